@@ -1,0 +1,95 @@
+//! The storage node: a Redis-compatible server. Single-threaded like Redis: one tokio
+//! current-thread runtime owns the keyspace, so commands never take a lock.
+
+pub mod blocking;
+pub mod client;
+pub mod cmd;
+pub mod config;
+pub mod db;
+pub mod server;
+pub mod session;
+pub mod types;
+
+use config::Config;
+use server::Server;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("could not listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+    #[error("runtime: {0}")]
+    Runtime(#[from] std::io::Error),
+}
+
+/// Runs a node until SHUTDOWN or a signal. `on_ready` receives the bound port (useful with
+/// `--port 0`).
+pub fn run(config: Config, on_ready: impl FnOnce(u16)) -> Result<(), NodeError> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async move {
+        let port = config.port;
+        let addrs = config.bind_addrs();
+        let srv = Rc::new(RefCell::new(Server::new(config)));
+        let mut listeners = Vec::new();
+        let mut bound_port = port;
+        for a in addrs {
+            let host = match a.as_str() {
+                "*" => "0.0.0.0".to_string(),
+                "::*" => "::".to_string(),
+                h => h.to_string(),
+            };
+            let addr = if host.contains(':') { format!("[{host}]:{bound_port}") } else { format!("{host}:{bound_port}") };
+            match tokio::net::TcpListener::bind(&addr).await {
+                Ok(l) => {
+                    bound_port = l.local_addr().map(|a| a.port()).unwrap_or(bound_port);
+                    listeners.push(l);
+                }
+                // `-::*` style (optional) addresses may be unavailable, as in Redis.
+                Err(_) if a != host || host == "::" => {}
+                Err(source) => return Err(NodeError::Bind { addr, source }),
+            }
+        }
+        if listeners.is_empty() {
+            return Err(NodeError::Bind { addr: format!("port {port}"), source: std::io::Error::other("no address could be bound") });
+        }
+        srv.borrow_mut().tcp_port = bound_port;
+        for l in listeners {
+            tokio::task::spawn_local(session::accept_loop(l, srv.clone()));
+        }
+        let cron_srv = srv.clone();
+        tokio::task::spawn_local(async move {
+            loop {
+                let hz = cron_srv.borrow().config.hz;
+                tokio::time::sleep(Duration::from_millis(1000 / hz)).await;
+                let mut s = cron_srv.borrow_mut();
+                s.cron();
+                if !s.blocking.ready.is_empty() {
+                    blocking::serve_ready(&mut s);
+                }
+            }
+        });
+        tracing::info!("Ready to accept connections tcp port={bound_port}");
+        on_ready(bound_port);
+        let shutdown = srv.borrow().shutdown.clone();
+        tokio::select! {
+            _ = shutdown.notified() => { shutdown.notify_one(); }
+            _ = tokio::signal::ctrl_c() => {}
+            _ = sigterm() => {}
+        }
+        tracing::info!("Redis is now ready to exit, bye bye...");
+        Ok(())
+    })
+}
+
+#[cfg(unix)]
+async fn sigterm() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut s) => {
+            s.recv().await;
+        }
+        Err(_) => std::future::pending().await,
+    }
+}

@@ -1,0 +1,216 @@
+//! Command dispatch: from parsed arguments to a reply, through the shared command table.
+//! One file per command family under `cmd/`, each exporting `COMMANDS: &[(name, handler)]`.
+
+pub mod connection;
+pub mod hashes;
+pub mod keys;
+pub mod lists;
+pub mod pubsub;
+pub mod server;
+pub mod sets;
+pub mod strings;
+pub mod transactions;
+pub mod util;
+pub mod zsets;
+
+use super::client::{Client, OwnedCommand};
+use super::db::Db;
+use super::server::{unix_ms, Server};
+use crate::command::{self, flags, CommandSpec};
+use crate::errors;
+use crate::resp::Reply;
+use std::borrow::Cow;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+/// An error reply: Redis's text, prefix included (`ERR ...`, `WRONGTYPE ...`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct CmdError(pub Cow<'static, str>);
+
+impl From<&'static str> for CmdError {
+    fn from(s: &'static str) -> Self {
+        CmdError(Cow::Borrowed(s))
+    }
+}
+impl From<String> for CmdError {
+    fn from(s: String) -> Self {
+        CmdError(Cow::Owned(s))
+    }
+}
+
+pub type CmdResult = Result<(), CmdError>;
+
+/// A command implementation. It validates everything before writing any reply, so an `Err` never
+/// follows a partial reply.
+pub type Handler = fn(&mut Ctx, &[&[u8]]) -> CmdResult;
+
+/// What a command sees: the server, its client, where its reply goes.
+pub struct Ctx<'a> {
+    pub srv: &'a mut Server,
+    pub client: &'a mut Client,
+    pub out: &'a mut Reply,
+    /// Unix ms, fixed for the whole command (expiry is judged against one instant).
+    pub now: i64,
+    pub cmd: &'static CommandSpec,
+    /// Inside EXEC (or a re-run): blocking commands must not block.
+    pub in_exec: bool,
+}
+
+impl Ctx<'_> {
+    pub fn db(&mut self) -> &mut Db {
+        &mut self.srv.dbs[self.client.db]
+    }
+    pub fn db_index(&self) -> usize {
+        self.client.db
+    }
+    /// Call after every write to `key`: WATCH, blocked clients, dirty counter.
+    pub fn modified(&mut self, key: &[u8]) {
+        self.srv.dirty += 1;
+        let db = self.client.db;
+        self.srv.signal_modified(db, key);
+    }
+    pub fn can_block(&self) -> bool {
+        !self.in_exec
+    }
+}
+
+fn handlers() -> &'static [Option<Handler>] {
+    static TABLE: OnceLock<Vec<Option<Handler>>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut v: Vec<Option<Handler>> = vec![None; command::table::COUNT];
+        let families: &[&[(&str, Handler)]] = &[
+            connection::COMMANDS,
+            keys::COMMANDS,
+            strings::COMMANDS,
+            hashes::COMMANDS,
+            lists::COMMANDS,
+            sets::COMMANDS,
+            zsets::COMMANDS,
+            transactions::COMMANDS,
+            pubsub::COMMANDS,
+            server::COMMANDS,
+        ];
+        let by_name: std::collections::HashMap<&str, usize> = command::all().map(|c| (c.name, c.id)).collect();
+        for fam in families {
+            for (name, h) in fam.iter() {
+                let id = by_name.get(name).unwrap_or_else(|| panic!("handler for '{name}' has no table entry"));
+                v[*id] = Some(*h);
+            }
+        }
+        v
+    })
+}
+
+/// Commands a RESP2 client may send while subscribed.
+fn allowed_in_pubsub(name: &str) -> bool {
+    matches!(name, "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe" | "ssubscribe" | "sunsubscribe" | "ping" | "quit" | "reset")
+}
+
+/// Commands that run immediately inside MULTI instead of being queued.
+fn runs_in_multi(name: &str) -> bool {
+    matches!(name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset")
+}
+
+/// Runs one request for `client`, writing its reply to `out`.
+pub fn execute(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[&[u8]]) {
+    let spec = match command::resolve(args) {
+        Ok(c) => c,
+        Err(e) => return reject(srv, client, out, None, &e),
+    };
+    let Some(handler) = handlers()[spec.id] else {
+        let e = errors::unknown_command(args[0], &args[1..]);
+        return reject(srv, client, out, None, &e);
+    };
+    if !spec.arity_ok(args.len()) {
+        return reject(srv, client, out, Some(spec), &errors::wrong_arity(spec.name));
+    }
+    if srv.config.requirepass.is_some() && !client.authenticated && !spec.has(flags::NO_AUTH) {
+        return reject(srv, client, out, Some(spec), errors::NOAUTH);
+    }
+    let top = spec.name.split('|').next().unwrap_or(spec.name);
+    if client.in_pubsub_mode() && !allowed_in_pubsub(top) {
+        let e = format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            spec.name
+        );
+        return reject(srv, client, out, Some(spec), &e);
+    }
+    if client.multi.is_some() && !runs_in_multi(top) {
+        if spec.has(flags::NO_MULTI) {
+            return reject(srv, client, out, Some(spec), "ERR Command not allowed inside a transaction");
+        }
+        client.multi.as_mut().expect("in multi").push(OwnedCommand::new(args));
+        out.queued();
+        return;
+    }
+    run(srv, client, out, spec, handler, args, false);
+    if !srv.blocking.ready.is_empty() {
+        super::blocking::serve_ready(srv);
+    }
+}
+
+/// Calls a handler with accounting (stats, slowlog, monitors). Used by `execute`, EXEC and the
+/// re-run of blocked commands.
+pub fn run(srv: &mut Server, client: &mut Client, out: &mut Reply, spec: &'static CommandSpec, handler: Handler, args: &[&[u8]], in_exec: bool) {
+    if !srv.monitors.is_empty() && !spec.has(flags::ADMIN) && !spec.has(flags::SKIP_MONITOR) {
+        super::cmd::server::feed_monitors(srv, client, args);
+    }
+    let started = Instant::now();
+    let now = unix_ms();
+    client.last_cmd = spec.name;
+    let mark = out.len();
+    let result = {
+        let mut ctx = Ctx { srv, client, out, now, cmd: spec, in_exec };
+        handler(&mut ctx, args)
+    };
+    let micros = started.elapsed().as_micros() as u64;
+    let stat = &mut srv.stats.commands[spec.id];
+    stat.calls += 1;
+    stat.usec += micros;
+    srv.stats.commands_processed += 1;
+    if let Err(e) = result {
+        out.truncate(mark);
+        srv.stats.commands[spec.id].failed += 1;
+        count_error(srv, &e.0);
+        out.error(&e.0);
+    }
+    if !spec.has(flags::SKIP_SLOWLOG) && client.blocked.is_none() {
+        srv.record_slowlog(micros, args, client);
+    }
+    srv.record_latency("command", micros / 1000);
+}
+
+fn reject(srv: &mut Server, client: &mut Client, out: &mut Reply, spec: Option<&CommandSpec>, err: &str) {
+    if let Some(s) = spec {
+        srv.stats.commands[s.id].rejected += 1;
+    }
+    if client.multi.is_some() {
+        client.multi_error = true;
+    }
+    count_error(srv, err);
+    out.error(err);
+}
+
+fn count_error(srv: &mut Server, err: &str) {
+    srv.stats.total_error_replies += 1;
+    let prefix = err.split(' ').next().unwrap_or("ERR");
+    if srv.stats.errors.len() < 128 || srv.stats.errors.contains_key(prefix) {
+        *srv.stats.errors.entry(prefix.to_string()).or_default() += 1;
+    }
+}
+
+/// The handler for a table entry, if implemented.
+pub fn handler_of(spec: &CommandSpec) -> Option<Handler> {
+    handlers()[spec.id]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_handler_has_a_table_entry() {
+        // Building the table panics on a handler whose name is not in the command table.
+        let n = super::handlers().iter().filter(|h| h.is_some()).count();
+        assert!(n > 0);
+    }
+}

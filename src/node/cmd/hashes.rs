@@ -1,0 +1,5 @@
+//! Hashes commands.
+
+use super::Handler;
+
+pub const COMMANDS: &[(&str, Handler)] = &[];

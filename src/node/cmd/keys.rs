@@ -1,0 +1,5 @@
+//! Keys commands.
+
+use super::Handler;
+
+pub const COMMANDS: &[(&str, Handler)] = &[];

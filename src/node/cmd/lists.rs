@@ -1,0 +1,5 @@
+//! Lists commands.
+
+use super::Handler;
+
+pub const COMMANDS: &[(&str, Handler)] = &[];

@@ -1,0 +1,5 @@
+//! Sets commands.
+
+use super::Handler;
+
+pub const COMMANDS: &[(&str, Handler)] = &[];

@@ -1,0 +1,5 @@
+//! Zsets commands.
+
+use super::Handler;
+
+pub const COMMANDS: &[(&str, Handler)] = &[];

@@ -1,0 +1,15 @@
+//! Differential tests: every corpus file in tests/corpus/ replayed on Debian's redis-server and on
+//! slotway, replies compared byte for byte (see tests/support/corpus.rs for the line syntax).
+
+mod support;
+
+macro_rules! corpus {
+    ($($name:ident),* $(,)?) => {
+        $(#[test]
+        fn $name() {
+            support::corpus::check(stringify!($name));
+        })*
+    };
+}
+
+corpus!(connection);

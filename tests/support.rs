@@ -1,0 +1,131 @@
+//! Test builders: start Debian's real redis-server and slotway nodes on free loopback ports,
+//! talk raw RESP to them. Every server is killed when its handle drops.
+#![allow(dead_code)]
+
+pub mod conn;
+pub mod corpus;
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub use conn::Conn;
+
+pub struct ServerProc {
+    child: Child,
+    pub port: u16,
+    pub name: &'static str,
+    _dir: Option<tempdir::Dir>,
+}
+
+impl Drop for ServerProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl ServerProc {
+    pub fn conn(&self) -> Conn {
+        Conn::connect(self.port)
+    }
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+    pub fn is_alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+fn wait_for_port(port: u16, child: &mut Child, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        if let Ok(Some(st)) = child.try_wait() {
+            panic!("{what} exited early: {st}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("{what} did not listen on {port}");
+}
+
+pub fn redis_available() -> bool {
+    Command::new("redis-server").arg("--version").output().is_ok()
+}
+
+/// Debian's redis-server, no persistence, loopback only.
+pub fn redis_server(extra: &[&str]) -> ServerProc {
+    let dir = tempdir::Dir::new("redis");
+    let port = free_port();
+    let mut child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir"])
+        .arg(dir.path())
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server must be installed (scripts/test installs it)");
+    wait_for_port(port, &mut child, "redis-server");
+    ServerProc { child, port, name: "redis", _dir: Some(dir) }
+}
+
+/// A slotway node on an OS-chosen port (read from its ready line).
+pub fn slotway_node(extra: &[&str]) -> ServerProc {
+    let dir = tempdir::Dir::new("slotway");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_slotway"))
+        .args(["node", "--port", "0", "--bind", "127.0.0.1", "--save", "", "--dir"])
+        .arg(dir.path())
+        .args(extra)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn slotway");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut port = 0;
+    for line in lines.by_ref() {
+        let line = line.expect("read slotway output");
+        if let Some(p) = line.split("port=").nth(1) {
+            port = p.trim().trim_end_matches(|c: char| !c.is_ascii_digit()).parse().expect("port number");
+            break;
+        }
+    }
+    assert!(port != 0, "slotway did not report its port");
+    // Keep draining its output so it never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    ServerProc { child, port, name: "slotway", _dir: Some(dir) }
+}
+
+/// A scratch directory removed on drop (no extra crate needed for this).
+pub mod tempdir {
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    pub struct Dir(PathBuf);
+    static N: AtomicU64 = AtomicU64::new(0);
+
+    impl Dir {
+        pub fn new(prefix: &str) -> Dir {
+            let p = std::env::temp_dir().join(format!("slotway-test-{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+            std::fs::create_dir_all(&p).expect("create temp dir");
+            Dir(p)
+        }
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
