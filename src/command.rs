@@ -86,8 +86,7 @@ impl CommandSpec {
     }
     pub fn subcommand(&self, name: &[u8]) -> Option<&'static CommandSpec> {
         let prefix = self.name.len() + 1;
-        self.subcommands
-            .iter().find(|s| s.name.as_bytes()[prefix..].eq_ignore_ascii_case(name))
+        self.subcommands.iter().find(|s| s.name.as_bytes()[prefix..].eq_ignore_ascii_case(name))
     }
     /// The name without the container: `setname` for `client|setname`.
     pub fn short_name(&self) -> &'static str {
@@ -140,7 +139,8 @@ pub fn key_positions(cmd: &CommandSpec, args: &[&[u8]]) -> Option<Vec<usize>> {
         let mut first: i64 = match spec.begin {
             BeginSearch::Index(i) => i as i64,
             BeginSearch::Keyword { keyword, startfrom } => {
-                let (start, end) = if startfrom > 0 { (startfrom as i64, argc - 1) } else { (argc + startfrom as i64, 1) };
+                let (start, end) =
+                    if startfrom > 0 { (startfrom as i64, argc - 1) } else { (argc + startfrom as i64, 1) };
                 let mut found = 0;
                 let mut i = start;
                 while i != end {

@@ -46,7 +46,9 @@ fn init_logging(level: &str, file: &str) -> anyhow::Result<()> {
         "nothing" => "off",
         _ => "info",
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| filter.into())).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| filter.into()))
+        .with_target(false);
     if file.is_empty() {
         builder.with_writer(std::io::stdout).init();
     } else {

@@ -41,7 +41,8 @@ pub fn run(config: Config, on_ready: impl FnOnce(u16)) -> Result<(), NodeError> 
                 "::*" => "::".to_string(),
                 h => h.to_string(),
             };
-            let addr = if host.contains(':') { format!("[{host}]:{bound_port}") } else { format!("{host}:{bound_port}") };
+            let addr =
+                if host.contains(':') { format!("[{host}]:{bound_port}") } else { format!("{host}:{bound_port}") };
             match tokio::net::TcpListener::bind(&addr).await {
                 Ok(l) => {
                     bound_port = l.local_addr().map(|a| a.port()).unwrap_or(bound_port);
@@ -53,7 +54,10 @@ pub fn run(config: Config, on_ready: impl FnOnce(u16)) -> Result<(), NodeError> 
             }
         }
         if listeners.is_empty() {
-            return Err(NodeError::Bind { addr: format!("port {port}"), source: std::io::Error::other("no address could be bound") });
+            return Err(NodeError::Bind {
+                addr: format!("port {port}"),
+                source: std::io::Error::other("no address could be bound"),
+            });
         }
         srv.borrow_mut().tcp_port = bound_port;
         for l in listeners {

@@ -12,4 +12,4 @@ macro_rules! corpus {
     };
 }
 
-corpus!(connection);
+corpus!(connection, strings, keys, expiry, hashes, lists, sets, zsets, transactions, pubsub, server, client);

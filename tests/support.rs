@@ -115,7 +115,11 @@ pub mod tempdir {
 
     impl Dir {
         pub fn new(prefix: &str) -> Dir {
-            let p = std::env::temp_dir().join(format!("slotway-test-{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+            let p = std::env::temp_dir().join(format!(
+                "slotway-test-{prefix}-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
             std::fs::create_dir_all(&p).expect("create temp dir");
             Dir(p)
         }

@@ -258,7 +258,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@keyspace", "@write", "@slow"],
         tips: &["request_policy:multi_shard", "response_policy:agg_sum"],
-        key_specs: &[KeySpec { flags: &["RM", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RM", "delete"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -272,7 +276,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@keyspace", "@write", "@fast"],
         tips: &["request_policy:multi_shard", "response_policy:agg_sum"],
-        key_specs: &[KeySpec { flags: &["RM", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RM", "delete"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -286,7 +294,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@keyspace", "@read", "@fast"],
         tips: &["request_policy:multi_shard", "response_policy:agg_sum"],
-        key_specs: &[KeySpec { flags: &["RO"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -300,7 +312,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@keyspace", "@read", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -314,7 +330,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@keyspace", "@write", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -328,7 +348,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@keyspace", "@write", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -342,7 +366,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@keyspace", "@write", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -356,7 +384,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@keyspace", "@write", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -370,7 +402,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@keyspace", "@read", "@fast"],
         tips: &["nondeterministic_output"],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -384,7 +420,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@keyspace", "@read", "@fast"],
         tips: &["nondeterministic_output"],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -398,7 +438,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@keyspace", "@read", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -412,7 +456,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@keyspace", "@read", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -426,7 +474,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@keyspace", "@write", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -482,7 +534,18 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@keyspace", "@write", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "access", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }, KeySpec { flags: &["OW", "update"], begin: BeginSearch::Index(2), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[
+            KeySpec {
+                flags: &["RW", "access", "delete"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+            KeySpec {
+                flags: &["OW", "update"],
+                begin: BeginSearch::Index(2),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
         subcommands: &[],
     },
     CommandSpec {
@@ -496,7 +559,18 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@keyspace", "@write", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "access", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }, KeySpec { flags: &["OW", "insert"], begin: BeginSearch::Index(2), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[
+            KeySpec {
+                flags: &["RW", "access", "delete"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+            KeySpec {
+                flags: &["OW", "insert"],
+                begin: BeginSearch::Index(2),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
         subcommands: &[],
     },
     CommandSpec {
@@ -510,7 +584,18 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@keyspace", "@write", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }, KeySpec { flags: &["OW", "update"], begin: BeginSearch::Index(2), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[
+            KeySpec {
+                flags: &["RO", "access"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+            KeySpec {
+                flags: &["OW", "update"],
+                begin: BeginSearch::Index(2),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
         subcommands: &[],
     },
     CommandSpec {
@@ -524,7 +609,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@keyspace", "@read", "@fast"],
         tips: &["request_policy:multi_shard", "response_policy:agg_sum"],
-        key_specs: &[KeySpec { flags: &["RO"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -593,7 +682,11 @@ pub static COMMANDS: &[CommandSpec] = &[
                 step: 1,
                 acl: &["@keyspace", "@read", "@slow"],
                 tips: &["nondeterministic_output"],
-                key_specs: &[KeySpec { flags: &["RO"], begin: BeginSearch::Index(2), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+                key_specs: &[KeySpec {
+                    flags: &["RO"],
+                    begin: BeginSearch::Index(2),
+                    find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+                }],
                 subcommands: &[],
             },
             CommandSpec {
@@ -607,7 +700,11 @@ pub static COMMANDS: &[CommandSpec] = &[
                 step: 1,
                 acl: &["@keyspace", "@read", "@slow"],
                 tips: &["nondeterministic_output"],
-                key_specs: &[KeySpec { flags: &["RO"], begin: BeginSearch::Index(2), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+                key_specs: &[KeySpec {
+                    flags: &["RO"],
+                    begin: BeginSearch::Index(2),
+                    find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+                }],
                 subcommands: &[],
             },
             CommandSpec {
@@ -621,7 +718,11 @@ pub static COMMANDS: &[CommandSpec] = &[
                 step: 1,
                 acl: &["@keyspace", "@read", "@slow"],
                 tips: &["nondeterministic_output"],
-                key_specs: &[KeySpec { flags: &["RO"], begin: BeginSearch::Index(2), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+                key_specs: &[KeySpec {
+                    flags: &["RO"],
+                    begin: BeginSearch::Index(2),
+                    find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+                }],
                 subcommands: &[],
             },
             CommandSpec {
@@ -635,7 +736,11 @@ pub static COMMANDS: &[CommandSpec] = &[
                 step: 1,
                 acl: &["@keyspace", "@read", "@slow"],
                 tips: &["nondeterministic_output"],
-                key_specs: &[KeySpec { flags: &["RO"], begin: BeginSearch::Index(2), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+                key_specs: &[KeySpec {
+                    flags: &["RO"],
+                    begin: BeginSearch::Index(2),
+                    find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+                }],
                 subcommands: &[],
             },
             CommandSpec {
@@ -665,7 +770,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@keyspace", "@write", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "access", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "access", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -693,7 +802,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@string", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -707,7 +820,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@string", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "access", "update", "variable_flags"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "access", "update", "variable_flags"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -721,7 +838,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@string", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["OW", "insert"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["OW", "insert"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -735,7 +856,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@string", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["OW", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["OW", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -749,7 +874,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@string", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["OW", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["OW", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -763,7 +892,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@string", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "access", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "access", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -777,7 +910,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@string", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "access", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "access", "delete"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -791,7 +928,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@string", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "access", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "access", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -805,7 +946,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@string", "@fast"],
         tips: &["request_policy:multi_shard"],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -819,7 +964,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 2,
         acl: &["@write", "@string", "@slow"],
         tips: &["request_policy:multi_shard", "response_policy:all_succeeded"],
-        key_specs: &[KeySpec { flags: &["OW", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: -1, keystep: 2, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["OW", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: -1, keystep: 2, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -833,7 +982,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 2,
         acl: &["@write", "@string", "@slow"],
         tips: &["request_policy:multi_shard", "response_policy:agg_min"],
-        key_specs: &[KeySpec { flags: &["OW", "insert"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: -1, keystep: 2, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["OW", "insert"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: -1, keystep: 2, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -847,7 +1000,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@string", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "access", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "access", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -861,7 +1018,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@string", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "access", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "access", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -875,7 +1036,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@string", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "access", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "access", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -889,7 +1054,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@string", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "access", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "access", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -903,7 +1072,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@string", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "access", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "access", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -917,7 +1090,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@string", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "insert"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "insert"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -931,7 +1108,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@string", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -945,7 +1126,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@string", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -959,7 +1144,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@string", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -973,7 +1162,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@string", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -987,7 +1180,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@string", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 1, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 1, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1001,7 +1198,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@bitmap", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "access", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "access", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1015,7 +1216,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@bitmap", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1029,7 +1234,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@bitmap", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1043,7 +1252,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@bitmap", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1057,7 +1270,18 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@bitmap", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["OW", "update"], begin: BeginSearch::Index(2), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }, KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(3), find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 } }],
+        key_specs: &[
+            KeySpec {
+                flags: &["OW", "update"],
+                begin: BeginSearch::Index(2),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+            KeySpec {
+                flags: &["RO", "access"],
+                begin: BeginSearch::Index(3),
+                find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 },
+            },
+        ],
         subcommands: &[],
     },
     CommandSpec {
@@ -1071,7 +1295,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@hash", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1085,7 +1313,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@hash", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "insert"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "insert"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1099,7 +1331,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@hash", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1113,7 +1349,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@hash", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1127,7 +1367,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@hash", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1141,7 +1385,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@hash", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "delete"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1155,7 +1403,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@hash", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1169,7 +1421,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@hash", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1183,7 +1439,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@hash", "@slow"],
         tips: &["nondeterministic_output_order"],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1197,7 +1457,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@hash", "@slow"],
         tips: &["nondeterministic_output_order"],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1211,7 +1475,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@hash", "@slow"],
         tips: &["nondeterministic_output_order"],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1225,7 +1493,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@hash", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "access", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "access", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1239,7 +1511,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@hash", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "access", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "access", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1253,7 +1529,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@hash", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1267,7 +1547,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@hash", "@slow"],
         tips: &["nondeterministic_output"],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1281,7 +1565,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@hash", "@slow"],
         tips: &["nondeterministic_output"],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1295,7 +1583,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@list", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "insert"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "insert"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1309,7 +1601,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@list", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "insert"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "insert"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1323,7 +1619,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@list", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "insert"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "insert"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1337,7 +1637,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@list", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "insert"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "insert"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1351,7 +1655,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@list", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "access", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "access", "delete"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1365,7 +1673,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@list", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "access", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "access", "delete"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1379,7 +1691,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@list", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1393,7 +1709,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@list", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1407,7 +1727,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@list", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1421,7 +1745,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@list", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1435,7 +1763,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@list", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "insert"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "insert"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1449,7 +1781,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@list", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "delete"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1463,7 +1799,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@list", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "delete"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1477,7 +1817,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@list", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1491,7 +1835,18 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@list", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "access", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }, KeySpec { flags: &["RW", "insert"], begin: BeginSearch::Index(2), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[
+            KeySpec {
+                flags: &["RW", "access", "delete"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+            KeySpec {
+                flags: &["RW", "insert"],
+                begin: BeginSearch::Index(2),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
         subcommands: &[],
     },
     CommandSpec {
@@ -1505,7 +1860,18 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@list", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "access", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }, KeySpec { flags: &["RW", "insert"], begin: BeginSearch::Index(2), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[
+            KeySpec {
+                flags: &["RW", "access", "delete"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+            KeySpec {
+                flags: &["RW", "insert"],
+                begin: BeginSearch::Index(2),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
         subcommands: &[],
     },
     CommandSpec {
@@ -1519,7 +1885,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 0,
         acl: &["@write", "@list", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "access", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "access", "delete"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1533,7 +1903,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@list", "@slow", "@blocking"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "access", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: -2, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "access", "delete"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: -2, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1547,7 +1921,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@list", "@slow", "@blocking"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "access", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: -2, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "access", "delete"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: -2, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1561,7 +1939,18 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@list", "@slow", "@blocking"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "access", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }, KeySpec { flags: &["RW", "insert"], begin: BeginSearch::Index(2), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[
+            KeySpec {
+                flags: &["RW", "access", "delete"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+            KeySpec {
+                flags: &["RW", "insert"],
+                begin: BeginSearch::Index(2),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
         subcommands: &[],
     },
     CommandSpec {
@@ -1575,7 +1964,18 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@list", "@slow", "@blocking"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "access", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }, KeySpec { flags: &["RW", "insert"], begin: BeginSearch::Index(2), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[
+            KeySpec {
+                flags: &["RW", "access", "delete"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+            KeySpec {
+                flags: &["RW", "insert"],
+                begin: BeginSearch::Index(2),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
         subcommands: &[],
     },
     CommandSpec {
@@ -1589,7 +1989,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 0,
         acl: &["@write", "@list", "@slow", "@blocking"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "access", "delete"], begin: BeginSearch::Index(2), find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "access", "delete"],
+            begin: BeginSearch::Index(2),
+            find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1603,7 +2007,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@set", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "insert"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "insert"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1617,7 +2025,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@set", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "delete"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1631,7 +2043,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@set", "@slow"],
         tips: &["nondeterministic_output_order"],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1645,7 +2061,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@set", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1659,7 +2079,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@set", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1673,7 +2097,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@set", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1687,7 +2115,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@set", "@fast"],
         tips: &["nondeterministic_output"],
-        key_specs: &[KeySpec { flags: &["RW", "access", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "access", "delete"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1701,7 +2133,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@set", "@slow"],
         tips: &["nondeterministic_output"],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1715,7 +2151,18 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@set", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "access", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }, KeySpec { flags: &["RW", "insert"], begin: BeginSearch::Index(2), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[
+            KeySpec {
+                flags: &["RW", "access", "delete"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+            KeySpec {
+                flags: &["RW", "insert"],
+                begin: BeginSearch::Index(2),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
         subcommands: &[],
     },
     CommandSpec {
@@ -1729,7 +2176,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@set", "@slow"],
         tips: &["nondeterministic_output_order"],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1743,7 +2194,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@set", "@slow"],
         tips: &["nondeterministic_output_order"],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1757,7 +2212,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@set", "@slow"],
         tips: &["nondeterministic_output_order"],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1771,7 +2230,18 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@set", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }, KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(2), find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 } }],
+        key_specs: &[
+            KeySpec {
+                flags: &["RW", "update"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+            KeySpec {
+                flags: &["RO", "access"],
+                begin: BeginSearch::Index(2),
+                find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 },
+            },
+        ],
         subcommands: &[],
     },
     CommandSpec {
@@ -1785,7 +2255,18 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@set", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["OW", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }, KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(2), find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 } }],
+        key_specs: &[
+            KeySpec {
+                flags: &["OW", "update"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+            KeySpec {
+                flags: &["RO", "access"],
+                begin: BeginSearch::Index(2),
+                find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 },
+            },
+        ],
         subcommands: &[],
     },
     CommandSpec {
@@ -1799,7 +2280,18 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@set", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["OW", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }, KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(2), find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 } }],
+        key_specs: &[
+            KeySpec {
+                flags: &["OW", "update"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+            KeySpec {
+                flags: &["RO", "access"],
+                begin: BeginSearch::Index(2),
+                find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 },
+            },
+        ],
         subcommands: &[],
     },
     CommandSpec {
@@ -1813,7 +2305,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 0,
         acl: &["@read", "@set", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1827,7 +2323,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@set", "@slow"],
         tips: &["nondeterministic_output"],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1841,7 +2341,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@sortedset", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1855,7 +2359,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@sortedset", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "access", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "access", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1869,7 +2377,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@sortedset", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "delete"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1883,7 +2395,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@sortedset", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1897,7 +2413,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@sortedset", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1911,7 +2431,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@sortedset", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1925,7 +2449,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@sortedset", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1939,7 +2467,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@sortedset", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1953,7 +2485,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@sortedset", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1967,7 +2503,18 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@sortedset", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["OW", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }, KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(2), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[
+            KeySpec {
+                flags: &["OW", "update"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+            KeySpec {
+                flags: &["RO", "access"],
+                begin: BeginSearch::Index(2),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
         subcommands: &[],
     },
     CommandSpec {
@@ -1981,7 +2528,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@sortedset", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -1995,7 +2546,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@sortedset", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -2009,7 +2564,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@sortedset", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -2023,7 +2582,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@sortedset", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -2037,7 +2600,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@sortedset", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -2051,7 +2618,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@sortedset", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -2065,7 +2636,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@sortedset", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "access", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "access", "delete"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -2079,7 +2654,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@sortedset", "@fast"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "access", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "access", "delete"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -2093,7 +2672,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@sortedset", "@fast", "@blocking"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "access", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: -2, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "access", "delete"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: -2, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -2107,7 +2690,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@sortedset", "@fast", "@blocking"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "access", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: -2, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "access", "delete"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: -2, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -2121,7 +2708,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 0,
         acl: &["@write", "@sortedset", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "access", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "access", "delete"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -2135,7 +2726,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 0,
         acl: &["@write", "@sortedset", "@slow", "@blocking"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "access", "delete"], begin: BeginSearch::Index(2), find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "access", "delete"],
+            begin: BeginSearch::Index(2),
+            find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -2149,7 +2744,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@sortedset", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "delete"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -2163,7 +2762,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@sortedset", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "delete"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -2177,7 +2780,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@sortedset", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RW", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RW", "delete"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -2191,7 +2798,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 0,
         acl: &["@read", "@sortedset", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -2205,7 +2816,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 0,
         acl: &["@read", "@sortedset", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -2219,7 +2834,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 0,
         acl: &["@read", "@sortedset", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -2233,7 +2852,18 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@sortedset", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["OW", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }, KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(2), find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 } }],
+        key_specs: &[
+            KeySpec {
+                flags: &["OW", "update"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+            KeySpec {
+                flags: &["RO", "access"],
+                begin: BeginSearch::Index(2),
+                find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 },
+            },
+        ],
         subcommands: &[],
     },
     CommandSpec {
@@ -2247,7 +2877,18 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@sortedset", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["OW", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }, KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(2), find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 } }],
+        key_specs: &[
+            KeySpec {
+                flags: &["OW", "update"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+            KeySpec {
+                flags: &["RO", "access"],
+                begin: BeginSearch::Index(2),
+                find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 },
+            },
+        ],
         subcommands: &[],
     },
     CommandSpec {
@@ -2261,7 +2902,18 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@sortedset", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["OW", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }, KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(2), find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 } }],
+        key_specs: &[
+            KeySpec {
+                flags: &["OW", "update"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+            KeySpec {
+                flags: &["RO", "access"],
+                begin: BeginSearch::Index(2),
+                find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 },
+            },
+        ],
         subcommands: &[],
     },
     CommandSpec {
@@ -2275,7 +2927,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 0,
         acl: &["@read", "@sortedset", "@slow"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -2289,7 +2945,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@sortedset", "@slow"],
         tips: &["nondeterministic_output"],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -2303,7 +2963,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@sortedset", "@slow"],
         tips: &["nondeterministic_output"],
-        key_specs: &[KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -2359,7 +3023,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@fast", "@transaction"],
         tips: &[],
-        key_specs: &[KeySpec { flags: &["RO"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 } }],
+        key_specs: &[KeySpec {
+            flags: &["RO"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 },
+        }],
         subcommands: &[],
     },
     CommandSpec {

@@ -1,6 +1,7 @@
 //! Command dispatch: from parsed arguments to a reply, through the shared command table.
 //! One file per command family under `cmd/`, each exporting `COMMANDS: &[(name, handler)]`.
 
+pub mod client;
 pub mod connection;
 pub mod hashes;
 pub mod keys;
@@ -81,6 +82,7 @@ fn handlers() -> &'static [Option<Handler>] {
         let mut v: Vec<Option<Handler>> = vec![None; command::table::COUNT];
         let families: &[&[(&str, Handler)]] = &[
             connection::COMMANDS,
+            client::COMMANDS,
             keys::COMMANDS,
             strings::COMMANDS,
             hashes::COMMANDS,
@@ -104,7 +106,18 @@ fn handlers() -> &'static [Option<Handler>] {
 
 /// Commands a RESP2 client may send while subscribed.
 fn allowed_in_pubsub(name: &str) -> bool {
-    matches!(name, "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe" | "ssubscribe" | "sunsubscribe" | "ping" | "quit" | "reset")
+    matches!(
+        name,
+        "subscribe"
+            | "unsubscribe"
+            | "psubscribe"
+            | "punsubscribe"
+            | "ssubscribe"
+            | "sunsubscribe"
+            | "ping"
+            | "quit"
+            | "reset"
+    )
 }
 
 /// Commands that run immediately inside MULTI instead of being queued.
@@ -152,7 +165,15 @@ pub fn execute(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[&
 
 /// Calls a handler with accounting (stats, slowlog, monitors). Used by `execute`, EXEC and the
 /// re-run of blocked commands.
-pub fn run(srv: &mut Server, client: &mut Client, out: &mut Reply, spec: &'static CommandSpec, handler: Handler, args: &[&[u8]], in_exec: bool) {
+pub fn run(
+    srv: &mut Server,
+    client: &mut Client,
+    out: &mut Reply,
+    spec: &'static CommandSpec,
+    handler: Handler,
+    args: &[&[u8]],
+    in_exec: bool,
+) {
     if !srv.monitors.is_empty() && !spec.has(flags::ADMIN) && !spec.has(flags::SKIP_MONITOR) {
         super::cmd::server::feed_monitors(srv, client, args);
     }

@@ -7,7 +7,10 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Kind {
     Bool,
-    Int { min: i64, max: i64 },
+    Int {
+        min: i64,
+        max: i64,
+    },
     /// A byte count: accepts `1gb`, `100mb`, `1k`; printed as plain bytes.
     Memory,
     Enum(&'static [&'static str]),
@@ -41,8 +44,16 @@ const I32: Kind = Kind::Int { min: i32::MIN as i64, max: i32::MAX as i64 };
 const U31: Kind = Kind::Int { min: 0, max: i32::MAX as i64 };
 const I64: Kind = Kind::Int { min: i64::MIN, max: i64::MAX };
 const LOGLEVELS: &[&str] = &["debug", "verbose", "notice", "warning", "nothing"];
-const POLICIES: &[&str] =
-    &["volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl", "allkeys-lru", "allkeys-lfu", "allkeys-random", "noeviction"];
+const POLICIES: &[&str] = &[
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "noeviction",
+];
 
 /// Every option the node accepts. Defaults are Redis 7.0's.
 pub static OPTIONS: &[OptionDef] = &[
@@ -87,7 +98,11 @@ pub static OPTIONS: &[OptionDef] = &[
     aliased("list-max-listpack-size", "list-max-ziplist-size", I32, "-2"),
     opt("list-compress-depth", U31, "0"),
     opt("notify-keyspace-events", Kind::Str, ""),
-    opt("client-output-buffer-limit", Kind::Words, "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"),
+    opt(
+        "client-output-buffer-limit",
+        Kind::Words,
+        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+    ),
     opt("lazyfree-lazy-user-del", Kind::Bool, "no"),
     opt("lazyfree-lazy-user-flush", Kind::Bool, "no"),
     opt("lazyfree-lazy-eviction", Kind::Bool, "no"),
@@ -167,10 +182,18 @@ pub fn find(name: &str) -> Option<&'static OptionDef> {
 /// Redis's `memtoull`: `1k` = 1000, `1kb` = 1024, ... case-insensitive.
 pub fn parse_memory(s: &str) -> Option<u64> {
     let l = s.to_ascii_lowercase();
-    let (num, mul) = [("gb", 1u64 << 30), ("mb", 1 << 20), ("kb", 1 << 10), ("g", 1_000_000_000), ("m", 1_000_000), ("k", 1000), ("b", 1)]
-        .iter()
-        .find_map(|(suf, m)| l.strip_suffix(suf).map(|n| (n, *m)))
-        .unwrap_or((&l, 1));
+    let (num, mul) = [
+        ("gb", 1u64 << 30),
+        ("mb", 1 << 20),
+        ("kb", 1 << 10),
+        ("g", 1_000_000_000),
+        ("m", 1_000_000),
+        ("k", 1000),
+        ("b", 1),
+    ]
+    .iter()
+    .find_map(|(suf, m)| l.strip_suffix(suf).map(|n| (n, *m)))
+    .unwrap_or((&l, 1));
     if num.is_empty() || !num.bytes().all(|c| c.is_ascii_digit()) {
         return None;
     }
@@ -254,7 +277,8 @@ impl Default for Config {
 impl Config {
     /// Applies one directive (`name arg...`), as at startup: immutable options are allowed.
     pub fn apply(&mut self, name: &str, args: &[String]) -> Result<(), ConfigError> {
-        let def = find(name).ok_or_else(|| ConfigError::Unknown(format!("{name} {}", args.join(" ")).trim().to_string()))?;
+        let def =
+            find(name).ok_or_else(|| ConfigError::Unknown(format!("{name} {}", args.join(" ")).trim().to_string()))?;
         let mut v = normalize(def, args)?;
         // Like redis.conf, repeated `save` lines add up; the first one replaces the default.
         if def.kind == Kind::Save && self.save_seen && !v.is_empty() {
@@ -287,7 +311,10 @@ impl Config {
     }
 
     /// Options whose name matches a glob, for CONFIG GET.
-    pub fn matching<'a>(&'a self, matches: impl Fn(&str) -> bool + 'a) -> impl Iterator<Item = (&'static str, &'a str)> + 'a {
+    pub fn matching<'a>(
+        &'a self,
+        matches: impl Fn(&str) -> bool + 'a,
+    ) -> impl Iterator<Item = (&'static str, &'a str)> + 'a {
         OPTIONS.iter().filter(move |o| matches(o.name)).map(move |o| (o.name, self.values[o.name].as_str()))
     }
 
@@ -345,7 +372,8 @@ impl Config {
         let mut rest = args;
         if let Some(first) = args.first() {
             if !first.starts_with("--") {
-                let text = std::fs::read_to_string(first).map_err(|e| format!("can't open config file '{first}': {e}"))?;
+                let text =
+                    std::fs::read_to_string(first).map_err(|e| format!("can't open config file '{first}': {e}"))?;
                 for (name, vals) in Self::parse_text(&text)? {
                     if name == "include" {
                         continue;
@@ -388,7 +416,8 @@ mod tests {
 
     #[test]
     fn flags_like_redis_server() {
-        let c = Config::from_args(&s(&["--port", "7001", "--save", "", "--appendonly", "yes", "--maxmemory", "1gb"])).unwrap();
+        let c = Config::from_args(&s(&["--port", "7001", "--save", "", "--appendonly", "yes", "--maxmemory", "1gb"]))
+            .unwrap();
         assert_eq!(c.port, 7001);
         assert_eq!(c.get("save"), Some(""));
         assert_eq!(c.get("appendonly"), Some("yes"));

@@ -39,25 +39,32 @@ pub async fn accept_loop(listener: TcpListener, srv: Rc<RefCell<Server>>) {
 
 async fn serve(mut stream: TcpStream, peer: std::net::SocketAddr, srv: Rc<RefCell<Server>>) {
     let laddr = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    let client = {
+    let admitted = {
         let mut s = srv.borrow_mut();
         s.stats.connections_received += 1;
         if s.clients.len() >= s.config.maxclients {
             s.stats.rejected_connections += 1;
-            drop(s);
-            let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+            Err(&b"-ERR max number of clients reached\r\n"[..])
+        } else if s.config.get("protected-mode") == Some("yes")
+            && s.config.requirepass.is_none()
+            && !peer.ip().is_loopback()
+            && s.config.bind_addrs().iter().any(|b| b == "*")
+        {
+            Err(&b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface.\r\n"[..])
+        } else {
+            let id = s.next_client_id;
+            s.next_client_id += 1;
+            let c = Rc::new(RefCell::new(Client::new(id, peer.to_string(), laddr)));
+            s.clients.insert(id, c.clone());
+            Ok(c)
+        }
+    };
+    let client = match admitted {
+        Ok(c) => c,
+        Err(msg) => {
+            let _ = stream.write_all(msg).await;
             return;
         }
-        if s.config.get("protected-mode") == Some("yes") && s.config.requirepass.is_none() && !peer.ip().is_loopback() && s.config.bind_addrs().iter().any(|b| b == "*") {
-            drop(s);
-            let _ = stream.write_all(b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface.\r\n").await;
-            return;
-        }
-        let id = s.next_client_id;
-        s.next_client_id += 1;
-        let c = Rc::new(RefCell::new(Client::new(id, peer.to_string(), laddr)));
-        s.clients.insert(id, c.clone());
-        c
     };
     let shared = client.borrow().shared.clone();
     let mut inbuf = BytesMut::with_capacity(READ_CHUNK);
@@ -70,7 +77,10 @@ async fn serve(mut stream: TcpStream, peer: std::net::SocketAddr, srv: Rc<RefCel
             let mut s = srv.borrow_mut();
             let mut c = client.borrow_mut();
             out.resp3 = c.resp3;
-            let limits = Limits { max_bulk_len: s.config.proto_max_bulk_len, unauthenticated: s.config.requirepass.is_some() && !c.authenticated };
+            let limits = Limits {
+                max_bulk_len: s.config.proto_max_bulk_len,
+                unauthenticated: s.config.requirepass.is_some() && !c.authenticated,
+            };
             let mut consumed = 0;
             loop {
                 if c.blocked.is_some() || c.close_after_reply {

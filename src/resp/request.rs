@@ -112,8 +112,7 @@ impl RequestParser {
             return Ok(Parsed::Incomplete);
         };
         let line_end = if nl > 0 && buf[nl - 1] == b'\r' { nl - 1 } else { nl };
-        let args = split_args(&buf[..line_end])
-            .ok_or_else(|| ProtocolError::of(errors::PROTO_UNBALANCED_QUOTES))?;
+        let args = split_args(&buf[..line_end]).ok_or_else(|| ProtocolError::of(errors::PROTO_UNBALANCED_QUOTES))?;
         if args.is_empty() {
             return Ok(Parsed::Empty(nl + 1));
         }
@@ -343,11 +342,14 @@ mod tests {
     #[test]
     fn multibulk_and_inline() {
         let r = parse_all(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\nPING\r\nset a \"b c\\x41\"\n").unwrap();
-        assert_eq!(r, vec![
-            vec![b"GET".to_vec(), b"k".to_vec()],
-            vec![b"PING".to_vec()],
-            vec![b"set".to_vec(), b"a".to_vec(), b"b cA".to_vec()],
-        ]);
+        assert_eq!(
+            r,
+            vec![
+                vec![b"GET".to_vec(), b"k".to_vec()],
+                vec![b"PING".to_vec()],
+                vec![b"set".to_vec(), b"a".to_vec(), b"b cA".to_vec()],
+            ]
+        );
     }
 
     #[test]

@@ -71,7 +71,10 @@ fn sort_frame(f: Frame) -> Frame {
 
 fn pairs(f: Frame) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut v: Vec<(Vec<u8>, Vec<u8>)> = match f {
-        Frame::Array(v) => v.chunks(2).map(|c| (c[0].to_bytes().to_vec(), c.get(1).map(|x| x.to_bytes().to_vec()).unwrap_or_default())).collect(),
+        Frame::Array(v) => v
+            .chunks(2)
+            .map(|c| (c[0].to_bytes().to_vec(), c.get(1).map(|x| x.to_bytes().to_vec()).unwrap_or_default()))
+            .collect(),
         Frame::Map(kv) => kv.into_iter().map(|(k, v)| (k.to_bytes().to_vec(), v.to_bytes().to_vec())).collect(),
         other => vec![(other.to_bytes().to_vec(), vec![])],
     };
@@ -115,7 +118,8 @@ pub fn run(name: &str) -> (usize, Vec<String>) {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let words = slotway::resp::request::split_args(line.as_bytes()).unwrap_or_else(|| panic!("{path}:{}: bad quoting", lineno + 1));
+        let words = slotway::resp::request::split_args(line.as_bytes())
+            .unwrap_or_else(|| panic!("{path}:{}: bad quoting", lineno + 1));
         let mut conn = 0;
         let mut mode = Mode::Exact;
         let mut i = 0;

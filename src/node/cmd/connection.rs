@@ -7,8 +7,15 @@ use crate::errors;
 /// The Redis version we answer with: tools gate features on it, and our replies follow 7.0.
 pub const REDIS_VERSION: &str = "7.0.15";
 
-pub const COMMANDS: &[(&str, Handler)] =
-    &[("ping", ping), ("echo", echo), ("quit", quit), ("select", select), ("hello", hello), ("auth", auth), ("reset", reset)];
+pub const COMMANDS: &[(&str, Handler)] = &[
+    ("ping", ping),
+    ("echo", echo),
+    ("quit", quit),
+    ("select", select),
+    ("hello", hello),
+    ("auth", auth),
+    ("reset", reset),
+];
 
 fn ping(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     if args.len() > 2 {
@@ -78,7 +85,8 @@ fn hello(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let mut proto = None;
     let mut i = 1;
     if args.len() > 1 {
-        let v = crate::resp::request::parse_i64(args[1]).ok_or(super::CmdError::from("ERR Protocol version is not an integer or out of range"))?;
+        let v = crate::resp::request::parse_i64(args[1])
+            .ok_or(super::CmdError::from("ERR Protocol version is not an integer or out of range"))?;
         if !(2..=3).contains(&v) {
             return Err(errors::NOPROTO.into());
         }

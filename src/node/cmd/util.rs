@@ -22,7 +22,10 @@ pub fn positive(arg: &[u8]) -> Result<i64, CmdError> {
 /// `getDoubleFromObject` / `strtod`: no leading space, nothing left over, never NaN.
 pub fn parse_f64(arg: &[u8]) -> Option<f64> {
     let s = std::str::from_utf8(arg).ok()?;
-    if s.is_empty() || s.starts_with(|c: char| c.is_ascii_whitespace()) || s.ends_with(|c: char| c.is_ascii_whitespace()) {
+    if s.is_empty()
+        || s.starts_with(|c: char| c.is_ascii_whitespace())
+        || s.ends_with(|c: char| c.is_ascii_whitespace())
+    {
         return None;
     }
     let lower = s.to_ascii_lowercase();

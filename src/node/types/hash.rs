@@ -1,9 +1,11 @@
 //! Hashes: insertion-ordered while small (Redis's listpack), a hash table once past
 //! `hash-max-listpack-entries` / `hash-max-listpack-value`.
 
+pub type Pairs = Vec<(Box<[u8]>, Box<[u8]>)>;
+
 #[derive(Debug, Clone)]
 pub enum Hash {
-    Listpack(Vec<(Box<[u8]>, Box<[u8]>)>),
+    Listpack(Pairs),
     Table(hashbrown::HashMap<Box<[u8]>, Box<[u8]>>),
 }
 

@@ -1,0 +1,5 @@
+//! CLIENT subcommands.
+
+use super::Handler;
+
+pub const COMMANDS: &[(&str, Handler)] = &[];
