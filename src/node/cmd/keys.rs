@@ -42,7 +42,6 @@ pub const COMMANDS: &[(&str, Handler)] = &[
     ("object|help", object_help),
 ];
 
-
 const NX_XX_GT_LT: &str = "ERR NX and XX, GT or LT options at the same time are not compatible";
 const GT_AND_LT: &str = "ERR GT and LT options at the same time are not compatible";
 const INT_RANGE: &str = "ERR value is out of range, value must between -2147483648 and 2147483647";
@@ -125,7 +124,7 @@ fn expire_generic(ctx: &mut Ctx, args: &[&[u8]], relative: bool, secs: bool) -> 
     let mut when = int(args[2])?;
     let name = ctx.cmd.name;
     if secs {
-        if when > i64::MAX / 1000 || when < i64::MIN / 1000 {
+        if !(i64::MIN / 1000..=i64::MAX / 1000).contains(&when) {
             return Err(invalid_expire(name));
         }
         when *= 1000;
@@ -586,9 +585,7 @@ fn object_refcount(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         return Ok(());
     };
     let shared = match value {
-        Value::Str(s) => {
-            s.len() <= 20 && shared_ok && parse_i64(s).is_some_and(|v| (0..10000).contains(&v))
-        }
+        Value::Str(s) => s.len() <= 20 && shared_ok && parse_i64(s).is_some_and(|v| (0..10000).contains(&v)),
         _ => false,
     };
     ctx.out.int(if shared { i32::MAX as i64 } else { 1 });

@@ -149,14 +149,7 @@ enum SetReply {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn set_generic(
-    ctx: &mut Ctx,
-    opts: &SetOpts,
-    key: &[u8],
-    val: &[u8],
-    when: Option<i64>,
-    reply: SetReply,
-) -> CmdResult {
+fn set_generic(ctx: &mut Ctx, opts: &SetOpts, key: &[u8], val: &[u8], when: Option<i64>, reply: SetReply) -> CmdResult {
     let now = ctx.now;
     let db = &mut ctx.srv.dbs[ctx.client.db];
     let found = if opts.get {
@@ -307,11 +300,7 @@ fn getex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             db.set_expire(key, at);
             ctx.modified(key);
         }
-        None if opts.persist => {
-            if db.persist(key) {
-                ctx.modified(key);
-            }
-        }
+        None if opts.persist && db.persist(key) => ctx.modified(key),
         None => {}
     }
     Ok(())

@@ -273,7 +273,7 @@ impl Ld {
     }
 
     /// The rounded sum; None when it overflows to infinity.
-    pub fn add(self, o: Ld) -> Option<Ld> {
+    pub fn sum(self, o: Ld) -> Option<Ld> {
         if o.m == 0 {
             return Some(if self.m == 0 { Ld { neg: self.neg && o.neg, ..Ld::ZERO } } else { self });
         }
@@ -530,7 +530,7 @@ fn parse_hex(neg: bool, b: &[u8]) -> Option<Option<Ld>> {
 /// INCRBYFLOAT's sum: None when it is NaN or infinite.
 pub fn incr(value: Parsed, by: Parsed) -> Option<String> {
     match (value, by) {
-        (Parsed::Finite(a), Parsed::Finite(b)) => a.add(b).map(Ld::to_human),
+        (Parsed::Finite(a), Parsed::Finite(b)) => a.sum(b).map(Ld::to_human),
         _ => None,
     }
 }
