@@ -42,6 +42,7 @@ pub const COMMANDS: &[(&str, Handler)] = &[
     ("object|help", object_help),
 ];
 
+
 const NX_XX_GT_LT: &str = "ERR NX and XX, GT or LT options at the same time are not compatible";
 const GT_AND_LT: &str = "ERR GT and LT options at the same time are not compatible";
 const INT_RANGE: &str = "ERR value is out of range, value must between -2147483648 and 2147483647";
@@ -616,4 +617,23 @@ fn object_help(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
         ctx.out.simple(line);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_like_strtoul() {
+        assert_eq!(parse_cursor(b"").ok(), Some(0));
+        assert_eq!(parse_cursor(b"42").ok(), Some(42));
+        assert_eq!(parse_cursor(b"+7").ok(), Some(7));
+        assert_eq!(parse_cursor(b"-1").ok(), Some(u64::MAX));
+        assert_eq!(parse_cursor(b"18446744073709551615").ok(), Some(u64::MAX));
+        assert!(parse_cursor(b"18446744073709551616").is_err());
+        assert!(parse_cursor(b" 1").is_err());
+        assert!(parse_cursor(b"1 ").is_err());
+        assert!(parse_cursor(b"-").is_err());
+        assert!(parse_cursor(b"0x10").is_err());
+    }
 }

@@ -875,8 +875,7 @@ fn bitpos(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let pos = match range {
         None => -1,
         Some((a, b)) => {
-            let found = (a..=b).find(|&i| ((s[(i / 8) as usize] >> (7 - (i % 8))) & 1) as i64 == bit);
-            match found {
+            match find_bit(s, a as u64, b as u64, bit as u8).map(|p| p as i64) {
                 Some(p) => p,
                 None if bit == 1 || end_given => -1,
                 // Looking for a clear bit with no explicit end: the string is zero-padded.
@@ -886,6 +885,37 @@ fn bitpos(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     };
     ctx.out.int(pos);
     Ok(())
+}
+
+/// First position in the inclusive bit range `from..=to` holding `bit`; whole bytes are skipped
+/// at once so a scan over a large string stays cheap.
+fn find_bit(s: &[u8], from: u64, to: u64, bit: u8) -> Option<u64> {
+    let want = |i: u64| (s[(i / 8) as usize] >> (7 - i % 8)) & 1 == bit;
+    let mut i = from;
+    while i <= to && i % 8 != 0 {
+        if want(i) {
+            return Some(i);
+        }
+        i += 1;
+    }
+    let (first, end) = ((i / 8) as usize, ((to + 1) / 8) as usize);
+    if first < end {
+        let skip = if bit == 1 { 0 } else { 0xff };
+        match s[first..end].iter().position(|&b| b != skip) {
+            Some(p) => {
+                let byte = if bit == 1 { s[first + p] } else { !s[first + p] };
+                return Some((first + p) as u64 * 8 + byte.leading_zeros() as u64);
+            }
+            None => i = end as u64 * 8,
+        }
+    }
+    while i <= to {
+        if want(i) {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -949,4 +979,45 @@ fn bitop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     }
     ctx.out.int(maxlen as i64);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slow_find(s: &[u8], from: u64, to: u64, bit: u8) -> Option<u64> {
+        (from..=to).find(|&i| (s[(i / 8) as usize] >> (7 - i % 8)) & 1 == bit)
+    }
+
+    fn slow_count(s: &[u8], from: u64, to: u64) -> i64 {
+        (from..=to).filter(|&i| (s[(i / 8) as usize] >> (7 - i % 8)) & 1 == 1).count() as i64
+    }
+
+    #[test]
+    fn bit_scans_match_bit_by_bit() {
+        let data: Vec<u8> = vec![0x00, 0xff, 0x10, 0x00, 0x00, 0xfe, 0xff, 0x01, 0x80, 0x00];
+        let n = data.len() as u64 * 8;
+        for from in 0..n {
+            for to in from..n {
+                for bit in 0..2 {
+                    assert_eq!(find_bit(&data, from, to, bit), slow_find(&data, from, to, bit), "{from} {to} {bit}");
+                }
+                assert_eq!(count_bits(&data, from, to), slow_count(&data, from, to), "{from} {to}");
+            }
+        }
+    }
+
+    #[test]
+    fn set_options_conflicts() {
+        let p = |a: &[&[u8]]| parse_set_opts(a, true).is_ok();
+        assert!(p(&[b"ex", b"1", b"ex", b"2"]));
+        assert!(!p(&[b"ex", b"1", b"px", b"2"]));
+        assert!(!p(&[b"nx", b"xx"]));
+        assert!(p(&[b"nx", b"get"]));
+        assert!(!p(&[b"keepttl", b"ex", b"1"]));
+        assert!(!p(&[b"ex"]));
+        assert!(!p(&[b"persist"]));
+        assert!(parse_set_opts(&[b"persist"], false).is_ok());
+        assert!(parse_set_opts(&[b"nx"], false).is_err());
+    }
 }
