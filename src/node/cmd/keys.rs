@@ -42,14 +42,6 @@ pub const COMMANDS: &[(&str, Handler)] = &[
     ("object|help", object_help),
 ];
 
-
-const NX_XX_GT_LT: &str = "ERR NX and XX, GT or LT options at the same time are not compatible";
-const GT_AND_LT: &str = "ERR GT and LT options at the same time are not compatible";
-const INT_RANGE: &str = "ERR value is out of range, value must between -2147483648 and 2147483647";
-const INVALID_CURSOR: &str = "ERR invalid cursor";
-const LFU_NOT_SELECTED: &str = "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
-const LFU_SELECTED: &str = "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
-
 /// Marks a key of any db as changed (MOVE, COPY and SWAPDB write outside the client's db).
 fn modified_in(ctx: &mut Ctx, db: usize, key: &[u8]) {
     ctx.srv.dirty += 1;
@@ -110,10 +102,10 @@ fn parse_expire_flags(args: &[&[u8]]) -> Result<ExpireFlags, CmdError> {
         }
     }
     if f.nx && (f.xx || f.gt || f.lt) {
-        return Err(NX_XX_GT_LT.into());
+        return Err(errors::NX_XX_GT_LT.into());
     }
     if f.gt && f.lt {
-        return Err(GT_AND_LT.into());
+        return Err(errors::GT_AND_LT.into());
     }
     Ok(f)
 }
@@ -233,7 +225,7 @@ fn keys(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 /// `parseScanCursorOrReply`: `strtoul` over the whole argument, so an empty string is cursor 0
 /// and a minus sign wraps around.
 pub fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
-    let bad = || CmdError::from(INVALID_CURSOR);
+    let bad = || CmdError::from(errors::INVALID_CURSOR);
     if arg.is_empty() {
         return Ok(0);
     }
@@ -351,7 +343,7 @@ fn renamenx(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 fn db_index(ctx: &Ctx, arg: &[u8]) -> Result<usize, CmdError> {
     let v = int(arg)?;
     if v < i32::MIN as i64 || v > i32::MAX as i64 {
-        return Err(INT_RANGE.into());
+        return Err(errors::INT_RANGE.into());
     }
     if v < 0 || v as usize >= ctx.srv.dbs.len() {
         return Err(errors::DB_INDEX_OUT_OF_RANGE.into());
@@ -495,8 +487,8 @@ fn swapdb(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             _ => Err(what.into()),
         }
     };
-    let a = index(args[1], "ERR invalid first DB index")?;
-    let b = index(args[2], "ERR invalid second DB index")?;
+    let a = index(args[1], errors::INVALID_FIRST_DB)?;
+    let b = index(args[2], errors::INVALID_SECOND_DB)?;
     let n = ctx.srv.dbs.len() as i64;
     if a < 0 || a >= n || b < 0 || b >= n {
         return Err(errors::DB_INDEX_OUT_OF_RANGE.into());
@@ -556,7 +548,7 @@ fn object_freq(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         return Ok(());
     };
     if !lfu_policy(ctx) {
-        return Err(LFU_NOT_SELECTED.into());
+        return Err(errors::LFU_NOT_SELECTED.into());
     }
     ctx.out.int(freq as i64);
     Ok(())
@@ -569,7 +561,7 @@ fn object_idletime(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         return Ok(());
     };
     if lfu_policy(ctx) {
-        return Err(LFU_SELECTED.into());
+        return Err(errors::LFU_SELECTED.into());
     }
     let idle = (crate::node::db::lru_clock(now) as i64 - lru as i64).max(0);
     ctx.out.int(idle);

@@ -393,13 +393,10 @@ fn incrby(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 fn decrby(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let by = int(args[2])?;
     if by == i64::MIN {
-        return Err(DECREMENT_OVERFLOW.into());
+        return Err(errors::DECREMENT_OVERFLOW.into());
     }
     incr_by(ctx, args[1], -by)
 }
-
-const DECREMENT_OVERFLOW: &str = "ERR decrement would overflow";
-const NAN_OR_INF: &str = "ERR increment would produce NaN or Infinity";
 
 fn incrbyfloat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let now = ctx.now;
@@ -413,7 +410,7 @@ fn incrbyfloat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         },
     };
     let by = ldouble::parse(args[2]).ok_or(CmdError::from(errors::NOT_FLOAT))?;
-    let text = ldouble::incr(old.unwrap_or(ldouble::Parsed::ZERO), by).ok_or(CmdError::from(NAN_OR_INF))?;
+    let text = ldouble::incr(old.unwrap_or(ldouble::Parsed::ZERO), by).ok_or(CmdError::from(errors::NAN_OR_INF))?;
     let exists = old.is_some();
     if exists {
         db.set_keep_ttl(key, Value::Str(text.as_bytes().to_vec()), now);
@@ -501,12 +498,10 @@ fn getrange(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-const OFFSET_RANGE: &str = "ERR offset is out of range";
-
 fn setrange(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let offset = int(args[2])?;
     if offset < 0 {
-        return Err(OFFSET_RANGE.into());
+        return Err(errors::OFFSET_RANGE.into());
     }
     let value = args[3];
     let now = ctx.now;
@@ -553,10 +548,6 @@ fn write_at(s: &mut Vec<u8>, offset: usize, value: &[u8]) {
     s[offset..end].copy_from_slice(value);
 }
 
-const LCS_WRONGTYPE: &str = "ERR The specified keys must contain string values";
-const LCS_IDX_AND_LEN: &str = "ERR If you want both the length and indexes, please just use IDX.";
-const LCS_TOO_BIG: &str = "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len";
-
 /// One matching range of LCS IDX: positions in a, in b, and the length.
 struct Match {
     a: (u32, u32),
@@ -571,7 +562,7 @@ fn lcs(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         match db.get(k, now).map(|e| &e.value) {
             None => Ok(Vec::new()),
             Some(Value::Str(s)) => Ok(s.clone()),
-            Some(_) => Err(LCS_WRONGTYPE.into()),
+            Some(_) => Err(errors::LCS_WRONGTYPE.into()),
         }
     };
     // Both keys are looked up before either is checked.
@@ -596,15 +587,15 @@ fn lcs(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         j += 1;
     }
     if getidx && getlen {
-        return Err(LCS_IDX_AND_LEN.into());
+        return Err(errors::LCS_IDX_AND_LEN.into());
     }
     if a.len() as u64 >= u32::MAX as u64 - 1 || b.len() as u64 >= u32::MAX as u64 - 1 {
-        return Err("ERR String too long for LCS".into());
+        return Err(errors::LCS_TOO_LONG.into());
     }
     let (alen, blen) = (a.len(), b.len());
     let cells = (alen as u64 + 1) * (blen as u64 + 1);
     if cells * 4 > ctx.srv.config.proto_max_bulk_len {
-        return Err(LCS_TOO_BIG.into());
+        return Err(errors::LCS_TOO_BIG.into());
     }
     let w = blen + 1;
     let mut t = vec![0u32; cells as usize];
@@ -838,7 +829,7 @@ fn bitcount(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 fn bitpos(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let bit = int(args[2])?;
     if bit != 0 && bit != 1 {
-        return Err("ERR The bit argument must be 1 or 0.".into());
+        return Err(errors::BIT_ARG.into());
     }
     let now = ctx.now;
     let s = match ctx.srv.dbs[ctx.client.db].get(args[1], now) {
@@ -939,7 +930,7 @@ fn bitop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         return Err(errors::SYNTAX.into());
     };
     if op == BitOp::Not && args.len() != 4 {
-        return Err("ERR BITOP NOT must be called with a single source key.".into());
+        return Err(errors::BITOP_NOT_ARITY.into());
     }
     let now = ctx.now;
     let db = &mut ctx.srv.dbs[ctx.client.db];
