@@ -42,7 +42,6 @@ pub const COMMANDS: &[(&str, Handler)] = &[
     ("object|help", object_help),
 ];
 
-
 /// Marks a key of any db as changed (MOVE, COPY and SWAPDB write outside the client's db).
 fn modified_in(ctx: &mut Ctx, db: usize, key: &[u8]) {
     ctx.srv.dirty += 1;
