@@ -131,13 +131,15 @@ pub fn execute(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[&
         Ok(c) => c,
         Err(e) => return reject(srv, client, out, None, &e),
     };
+    // Arity first: a bare container command (`CLIENT`) has no handler of its own but must still
+    // get Redis's "wrong number of arguments".
+    if !spec.arity_ok(args.len()) {
+        return reject(srv, client, out, Some(spec), &errors::wrong_arity(spec.name));
+    }
     let Some(handler) = handlers()[spec.id] else {
         let e = errors::unknown_command(args[0], &args[1..]);
         return reject(srv, client, out, None, &e);
     };
-    if !spec.arity_ok(args.len()) {
-        return reject(srv, client, out, Some(spec), &errors::wrong_arity(spec.name));
-    }
     if srv.config.requirepass.is_some() && !client.authenticated && !spec.has(flags::NO_AUTH) {
         return reject(srv, client, out, Some(spec), errors::NOAUTH);
     }

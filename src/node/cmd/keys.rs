@@ -271,7 +271,7 @@ fn scan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let next = db.scan(cursor, count, |k, e| {
         let type_ok = typ.is_none_or(|t| t.eq_ignore_ascii_case(e.value.type_name().as_bytes()));
         if type_ok && pat.is_none_or(|p| glob_match(p, k, false)) {
-            found.push(k.clone());
+            found.push(k.into());
         }
     });
     // Keys past their time are left out (not deleted, which would move keys under the cursor).
