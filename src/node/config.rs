@@ -89,7 +89,13 @@ impl OptionDef {
     }
 }
 
-const fn def(name: &'static str, alias: Option<&'static str>, kind: Kind, default: &'static str, flags: u8) -> OptionDef {
+const fn def(
+    name: &'static str,
+    alias: Option<&'static str>,
+    kind: Kind,
+    default: &'static str,
+    flags: u8,
+) -> OptionDef {
     OptionDef { name, alias, kind, default, flags }
 }
 const fn num(min: i128, max: i128, unsigned: bool) -> Kind {
@@ -680,10 +686,10 @@ fn normalize(def: &OptionDef, args: &[String], prev: &str) -> Result<String, Str
                     return Err("appendfilename can't be a path, just a filename".into())
                 }
                 StrCheck::AofDirName if s.is_empty() => return Err("appenddirname can't be empty".into()),
-                StrCheck::AofDirName if !base_name => return Err("appenddirname can't be a path, just a dirname".into()),
-                StrCheck::Hostname if s.len() >= 256 => {
-                    return Err("Hostnames must be less than 256 characters".into())
+                StrCheck::AofDirName if !base_name => {
+                    return Err("appenddirname can't be a path, just a dirname".into())
                 }
+                StrCheck::Hostname if s.len() >= 256 => return Err("Hostnames must be less than 256 characters".into()),
                 StrCheck::Hostname if !s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.') => {
                     return Err("Hostnames may only contain alphanumeric characters, hyphens or dots".into())
                 }
@@ -728,13 +734,7 @@ fn normalize(def: &OptionDef, args: &[String], prev: &str) -> Result<String, Str
             let mut classes: Vec<(String, String)> = ["normal", "slave", "pubsub"]
                 .iter()
                 .map(|c| {
-                    let v = prev
-                        .split(' ')
-                        .skip_while(|w| w != c)
-                        .skip(1)
-                        .take(3)
-                        .collect::<Vec<_>>()
-                        .join(" ");
+                    let v = prev.split(' ').skip_while(|w| w != c).skip(1).take(3).collect::<Vec<_>>().join(" ");
                     (c.to_string(), v)
                 })
                 .collect();
@@ -767,8 +767,7 @@ fn normalize(def: &OptionDef, args: &[String], prev: &str) -> Result<String, Str
             out.join(" ")
         }
         Kind::NotifyKeyspaceEvents => {
-            let f = keyspace_events_flags(one(args)?)
-                .ok_or("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")?;
+            let f = keyspace_events_flags(one(args)?).ok_or("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")?;
             keyspace_events_string(f)
         }
         Kind::Bind => {
@@ -1086,10 +1085,7 @@ mod tests {
         let mut c = Config::default();
         assert_eq!(c.get("hash-max-ziplist-entries"), Some("512"));
         assert_eq!(c.set("maxmemory", "-1").unwrap_err(), "argument must be a memory value");
-        assert_eq!(
-            c.set("maxclients", "-1").unwrap_err(),
-            "argument must be between 1 and 4294967295 inclusive"
-        );
+        assert_eq!(c.set("maxclients", "-1").unwrap_err(), "argument must be between 1 and 4294967295 inclusive");
         assert_eq!(c.set("timeout", "01").unwrap_err(), "argument couldn't be parsed into an integer");
         c.set("maxmemory-clients", "10%").unwrap();
         assert_eq!(c.get("maxmemory-clients"), Some("10%"));

@@ -375,10 +375,7 @@ impl Server {
         match (self.stats.net_samples.front(), self.stats.net_samples.back()) {
             (Some(a), Some(b)) if b.0 > a.0 => {
                 let secs = (b.0 - a.0) as f64 / 1000.0;
-                (
-                    b.1.saturating_sub(a.1) as f64 / 1024.0 / secs,
-                    b.2.saturating_sub(a.2) as f64 / 1024.0 / secs,
-                )
+                (b.1.saturating_sub(a.1) as f64 / 1024.0 / secs, b.2.saturating_sub(a.2) as f64 / 1024.0 / secs)
             }
             _ => (0.0, 0.0),
         }

@@ -43,7 +43,9 @@ impl Filter<'_> {
             Filter::None => true,
             // No modules are loaded: no command belongs to one.
             Filter::Module => false,
-            Filter::AclCat(cat) => c.acl.iter().any(|a| a.strip_prefix('@').is_some_and(|a| a.eq_ignore_ascii_case(cat))),
+            Filter::AclCat(cat) => {
+                c.acl.iter().any(|a| a.strip_prefix('@').is_some_and(|a| a.eq_ignore_ascii_case(cat)))
+            }
             Filter::Pattern(p) => glob_match(p, c.name.as_bytes(), true),
         }
     }

@@ -113,7 +113,10 @@ pub fn set(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     for (def, registered, _) in &planned {
         let changed = |n: &str| old.get(n) != new.get(n);
         let refuse = match def.name {
-            "port" if changed("port") => Some("Unable to listen on this port. Check server logs."),
+            // The port actually listened on (with `--port 0`, the one the OS picked) is fine.
+            "port" if changed("port") && new.port != ctx.srv.tcp_port => {
+                Some("Unable to listen on this port. Check server logs.")
+            }
             "bind" if changed("bind") => Some("Failed to bind to specified addresses."),
             "appendonly" if changed("appendonly") && new.get("appendonly") == Some("yes") => {
                 Some("Unable to turn on AOF. Check server logs.")

@@ -159,13 +159,8 @@ pub fn info_string(srv: &mut Server, client: &Client, args: &[&[u8]]) -> String 
             if db.is_empty() {
                 continue;
             }
-            let _ = write!(
-                out,
-                "db{i}:keys={},expires={},avg_ttl={}\r\n",
-                db.len(),
-                db.expires_len(),
-                db.avg_ttl(now_ms)
-            );
+            let _ =
+                write!(out, "db{i}:keys={},expires={},avg_ttl={}\r\n", db.len(), db.expires_len(), db.avg_ttl(now_ms));
         }
     }
     out
