@@ -358,7 +358,11 @@ fn client_list_has_one_line_per_client() {
     assert!(lines[1].contains(" name=second ") && lines[1].contains(" cmd=client|setname "));
     assert!(lines[2].contains(" db=5 ") && lines[2].contains(" cmd=select "));
 
+    conns[0].cmd(&["CLIENT", "NO-EVICT", "on"]);
+    assert!(text(&conns[0].cmd(&["CLIENT", "INFO"])).contains(" flags=e "));
+    conns[0].cmd(&["CLIENT", "NO-EVICT", "off"]);
     let me = text(&conns[0].cmd(&["CLIENT", "INFO"]));
+    assert!(me.contains(" flags=N "));
     assert!(me.starts_with(&format!("id={} ", ids[0])) && me.ends_with("resp=2\n"));
     let by_id = text(&conns[0].cmd(&["CLIENT", "LIST", "ID", &ids[2].to_string(), &ids[1].to_string()]));
     let got: Vec<&str> = by_id.lines().collect();
