@@ -39,7 +39,7 @@ fn client_type(name: &[u8]) -> Result<ClientType, CmdError> {
     } else if is(name, "master") {
         Ok(ClientType::Master)
     } else {
-        Err(format!("ERR Unknown client type '{}'", errors::lossy(name, usize::MAX)).into())
+        Err(errors::unknown_client_type(name).into())
     }
 }
 
@@ -87,7 +87,7 @@ fn list(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     } else if args.len() > 3 && is(args[2], "id") {
         let mut ids = Vec::with_capacity(args.len() - 3);
         for a in &args[3..] {
-            ids.push(crate::resp::request::parse_i64(a).ok_or(CmdError::from("ERR Invalid client ID"))?);
+            ids.push(crate::resp::request::parse_i64(a).ok_or(CmdError::from(errors::INVALID_CLIENT_ID))?);
         }
         // Redis answers in the order asked, repeats included.
         for id in ids {
@@ -143,8 +143,9 @@ fn kill(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
                 return Err(errors::SYNTAX.into());
             };
             if is(opt, "id") {
-                const MSG: &str = "ERR client-id should be greater than 0";
-                let v = crate::resp::request::parse_i64(val).filter(|v| *v >= 1).ok_or(CmdError::from(MSG))?;
+                let v = crate::resp::request::parse_i64(val)
+                    .filter(|v| *v >= 1)
+                    .ok_or(CmdError::from(errors::CLIENT_ID_NOT_POSITIVE))?;
                 id = Some(v as u64);
             } else if is(opt, "type") {
                 ctype = Some(client_type(val)?);
@@ -155,7 +156,7 @@ fn kill(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             } else if is(opt, "user") {
                 // The only user is "default", and every client is authenticated as it.
                 if val != b"default" {
-                    return Err(format!("ERR No such user '{}'", errors::lossy(val, usize::MAX)).into());
+                    return Err(errors::no_such_user(val).into());
                 }
             } else if is(opt, "skipme") {
                 if is(val, "yes") {
@@ -195,7 +196,7 @@ fn kill(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let killed = victims.len() + kill_self as usize;
     if old_form {
         if killed == 0 {
-            return Err("ERR No such client".into());
+            return Err(errors::NO_SUCH_CLIENT.into());
         }
         ctx.out.ok();
     } else {
@@ -218,14 +219,10 @@ fn setinfo(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     } else if is(attr, "lib-ver") {
         false
     } else {
-        return Err(format!("ERR Unrecognized option '{}'", errors::lossy(attr, usize::MAX)).into());
+        return Err(errors::client_setinfo_option(attr).into());
     };
     if val.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
-        return Err(format!(
-            "ERR {} cannot contain spaces, newlines or special characters.",
-            errors::lossy(attr, usize::MAX)
-        )
-        .into());
+        return Err(errors::client_setinfo_chars(attr).into());
     }
     let v = if val.is_empty() { None } else { Some(val.to_vec()) };
     if lib_name {

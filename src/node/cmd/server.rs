@@ -65,12 +65,7 @@ pub fn help_reply(out: &mut Reply, cmd: &[u8], lines: &[&str]) {
 
 /// Redis's `addReplySubcommandSyntaxError`.
 pub fn subcommand_syntax_error(args: &[&[u8]]) -> super::CmdError {
-    format!(
-        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
-        errors::lossy(args.get(1).copied().unwrap_or(b""), 128),
-        String::from_utf8_lossy(args[0]).to_ascii_uppercase()
-    )
-    .into()
+    errors::subcommand_syntax(args[0], args.get(1).copied().unwrap_or(b"")).into()
 }
 
 fn info_cmd(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
@@ -99,10 +94,9 @@ fn slowlog_get(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let len = ctx.srv.slowlog.entries.len();
     let mut count = 10usize;
     if let Some(a) = args.get(2) {
-        const MSG: &str = "ERR count should be greater than or equal to -1";
-        let n = int(a).map_err(|_| MSG)?;
+        let n = int(a).map_err(|_| errors::SLOWLOG_COUNT)?;
         if n < -1 {
-            return Err(MSG.into());
+            return Err(errors::SLOWLOG_COUNT.into());
         }
         count = if n == -1 { len } else { n as usize };
     }
@@ -154,7 +148,7 @@ fn slowlog_help(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 fn monitor(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     if ctx.in_exec {
-        return Err("ERR MONITOR isn't allowed for DENY BLOCKING client".into());
+        return Err(errors::MONITOR_DENY_BLOCKING.into());
     }
     // Like Redis, a second MONITOR is ignored without a reply.
     if ctx.client.monitor {
@@ -194,14 +188,14 @@ fn shutdown(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         return Err(errors::SYNTAX.into());
     }
     if abort {
-        return Err("ERR No shutdown in progress.".into());
+        return Err(errors::SHUTDOWN_NOT_IN_PROGRESS.into());
     }
     if !now && ctx.in_exec {
-        return Err("ERR SHUTDOWN without NOW or ABORT isn't allowed for DENY BLOCKING client".into());
+        return Err(errors::SHUTDOWN_DENY_BLOCKING.into());
     }
     if save && !force {
         tracing::warn!("Error trying to save the DB: persistence is not available on this server");
-        return Err("ERR Errors trying to SHUTDOWN. Check logs.".into());
+        return Err(errors::SHUTDOWN_SAVE_FAILED.into());
     }
     tracing::warn!("User requested shutdown...");
     if !nosave && !ctx.srv.config.get("save").unwrap_or("").is_empty() {
@@ -304,7 +298,7 @@ pub fn feed_monitors(srv: &mut Server, client: &Client, args: &[&[u8]]) {
 /// CLIENT SETNAME / HELLO SETNAME: no spaces or newlines.
 pub fn validate_client_name(name: &[u8]) -> CmdResult {
     if name.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
-        return Err("ERR Client names cannot contain spaces, newlines or special characters.".into());
+        return Err(errors::CLIENT_NAME_CHARS.into());
     }
     Ok(())
 }

@@ -113,18 +113,18 @@ pub fn docs(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 pub fn getkeys(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let cmd_args = &args[2..];
     let Some(base) = command::lookup(cmd_args[0]) else {
-        return Err("ERR Invalid command specified".into());
+        return Err(errors::GETKEYS_INVALID_COMMAND.into());
     };
     let cmd = if cmd_args.len() > 1 && !base.subcommands.is_empty() {
-        base.subcommand(cmd_args[1]).ok_or(crate::node::cmd::CmdError::from("ERR Invalid command specified"))?
+        base.subcommand(cmd_args[1]).ok_or(crate::node::cmd::CmdError::from(errors::GETKEYS_INVALID_COMMAND))?
     } else {
         base
     };
     if !cmd.key_specs.iter().any(|ks| !ks.flags.contains(&"not_key")) {
-        return Err("ERR The command has no key arguments".into());
+        return Err(errors::GETKEYS_NO_KEYS.into());
     }
     if !cmd.arity_ok(cmd_args.len()) {
-        return Err("ERR Invalid number of arguments specified for command".into());
+        return Err(errors::GETKEYS_ARITY.into());
     }
     match command::key_positions(cmd, cmd_args) {
         Some(keys) => {
@@ -132,7 +132,7 @@ pub fn getkeys(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             keys.iter().for_each(|&k| ctx.out.bulk(cmd_args[k]));
         }
         None if cmd.has(flags::NO_MANDATORY_KEYS) => ctx.out.array(0),
-        None => return Err("ERR Invalid arguments specified for command".into()),
+        None => return Err(errors::GETKEYS_INVALID_ARGS.into()),
     }
     Ok(())
 }

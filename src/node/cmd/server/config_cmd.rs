@@ -7,11 +7,11 @@ use crate::node::cmd::{CmdError, CmdResult, Ctx};
 use crate::node::config::{self, OptionDef, PROTECTED};
 
 fn unknown(name: &[u8]) -> CmdError {
-    format!("ERR Unknown option or number of arguments for CONFIG SET - '{}'", errors::lossy(name, usize::MAX)).into()
+    errors::config_set_unknown(name).into()
 }
 
 fn failed(name: &str, why: &str) -> CmdError {
-    format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}").into()
+    errors::config_set_failed(name, why).into()
 }
 
 /// CONFIG GET pattern [pattern ...]: a map of name to value. An exact name answers with the name
