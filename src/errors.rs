@@ -90,3 +90,52 @@ pub const LFU_NOT_SELECTED: &str = "ERR An LFU maxmemory policy is not selected,
 pub const LFU_SELECTED: &str = "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
 pub const INVALID_FIRST_DB: &str = "ERR invalid first DB index";
 pub const INVALID_SECOND_DB: &str = "ERR invalid second DB index";
+
+// server
+pub const MONITOR_DENY_BLOCKING: &str = "ERR MONITOR isn't allowed for DENY BLOCKING client";
+pub const SHUTDOWN_NOT_IN_PROGRESS: &str = "ERR No shutdown in progress.";
+pub const SHUTDOWN_DENY_BLOCKING: &str = "ERR SHUTDOWN without NOW or ABORT isn't allowed for DENY BLOCKING client";
+pub const SHUTDOWN_SAVE_FAILED: &str = "ERR Errors trying to SHUTDOWN. Check logs.";
+pub const SLOWLOG_COUNT: &str = "ERR count should be greater than or equal to -1";
+pub const GETKEYS_INVALID_COMMAND: &str = "ERR Invalid command specified";
+pub const GETKEYS_NO_KEYS: &str = "ERR The command has no key arguments";
+pub const GETKEYS_ARITY: &str = "ERR Invalid number of arguments specified for command";
+pub const GETKEYS_INVALID_ARGS: &str = "ERR Invalid arguments specified for command";
+pub const CLIENT_NAME_CHARS: &str = "ERR Client names cannot contain spaces, newlines or special characters.";
+pub const NO_SUCH_CLIENT: &str = "ERR No such client";
+pub const CLIENT_ID_NOT_POSITIVE: &str = "ERR client-id should be greater than 0";
+pub const INVALID_CLIENT_ID: &str = "ERR Invalid client ID";
+
+/// `ERR unknown subcommand or wrong number of arguments for 'get'. Try SLOWLOG HELP.`
+pub fn subcommand_syntax(cmd: &[u8], sub: &[u8]) -> String {
+    format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
+        lossy(sub, 128),
+        String::from_utf8_lossy(cmd).to_ascii_uppercase()
+    )
+}
+
+pub fn config_set_unknown(name: &[u8]) -> String {
+    format!("ERR Unknown option or number of arguments for CONFIG SET - '{}'", lossy(name, usize::MAX))
+}
+
+/// `name` is the option as typed (immutable, duplicate) or as registered (a bad value).
+pub fn config_set_failed(name: &str, why: &str) -> String {
+    format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}")
+}
+
+pub fn unknown_client_type(name: &[u8]) -> String {
+    format!("ERR Unknown client type '{}'", lossy(name, usize::MAX))
+}
+
+pub fn no_such_user(name: &[u8]) -> String {
+    format!("ERR No such user '{}'", lossy(name, usize::MAX))
+}
+
+pub fn client_setinfo_option(attr: &[u8]) -> String {
+    format!("ERR Unrecognized option '{}'", lossy(attr, usize::MAX))
+}
+
+pub fn client_setinfo_chars(attr: &[u8]) -> String {
+    format!("ERR {} cannot contain spaces, newlines or special characters.", lossy(attr, usize::MAX))
+}
