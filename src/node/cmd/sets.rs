@@ -6,7 +6,7 @@
 //! type-check every key first, then copy the smallest input (SINTER) or build the result while
 //! visiting one input after the other (SUNION, SDIFF), which is also what Redis's cost model is.
 
-use super::util::{int, is, positive};
+use super::util::{int, is};
 use super::{CmdError, CmdResult, Ctx, Handler};
 use crate::errors;
 use crate::node::types::set::Member;
@@ -205,7 +205,8 @@ fn spop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 fn spop_count(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let count = positive(args[2])? as u64;
+    // getPositiveLongFromObjectOrReply: any unparsable count is "out of range" too.
+    let count = int(args[2]).ok().filter(|&c| c >= 0).ok_or(CmdError::from(errors::NOT_POSITIVE))? as u64;
     let max = max_intset(ctx);
     let now = ctx.now;
     let db = ctx.db();

@@ -169,10 +169,30 @@ impl<E: Keyed> SlotTable<E> {
 
     /// Removes the element in slot `i`.
     pub fn remove_at(&mut self, i: usize) -> Option<E> {
+        let e = self.unlink(i)?;
+        self.tidy();
+        Some(e)
+    }
+
+    /// Removes the elements in the given slots; the slots stay valid until all are removed
+    /// (no compaction in between).
+    pub fn remove_slots(&mut self, slots: &[usize]) -> Vec<E> {
+        let out = slots.iter().filter_map(|&i| self.unlink(i)).collect();
+        self.tidy();
+        out
+    }
+
+    fn unlink(&mut self, i: usize) -> Option<E> {
         let h = self.hash(self.slots.get(i)?.as_ref()?.key());
         let entry = self.index.find_entry(h, |&s| s as usize == i).ok()?;
-        let (slot, _) = entry.remove();
-        self.vacate(slot)
+        entry.remove();
+        let e = self.slots[i].take();
+        if i + 1 == self.slots.len() {
+            self.slots.pop();
+        } else {
+            self.free.push(i as u32);
+        }
+        e
     }
 
     fn vacate(&mut self, slot: u32) -> Option<E> {
@@ -182,6 +202,12 @@ impl<E: Keyed> SlotTable<E> {
         } else {
             self.free.push(slot);
         }
+        self.tidy();
+        e
+    }
+
+    /// Resets an empty table, compacts one that is mostly holes.
+    fn tidy(&mut self) {
         if self.index.is_empty() {
             self.slots.clear();
             self.free.clear();
@@ -189,7 +215,6 @@ impl<E: Keyed> SlotTable<E> {
         } else if self.free.len() > COMPACT_MIN_HOLES && self.free.len() * 2 > self.slots.len() {
             self.compact();
         }
-        e
     }
 
     /// Drops the holes, keeping the order of the live elements (so a restarted scan and the
@@ -477,7 +502,7 @@ impl Set {
                 let live = t.live_slots();
                 let mut idx: Vec<usize> = rand::seq::index::sample(rng, len, n).into_iter().map(|i| live[i]).collect();
                 idx.sort_unstable();
-                idx.into_iter().filter_map(|i| t.remove_at(i)).collect()
+                t.remove_slots(&idx)
             }
         }
     }
@@ -587,6 +612,23 @@ mod tests {
             assert!(t.remove_at(i).is_some());
         }
         assert!(t.random_slot(&mut rng).is_none());
+    }
+
+    #[test]
+    fn big_pop_many_across_compaction() {
+        let mut rng = rand::thread_rng();
+        let mut s = Set::default();
+        for i in 0..1000 {
+            s.add(Member::Int(i), 0);
+        }
+        let popped = s.pop_many(900, &mut rng);
+        assert_eq!(popped.len(), 900);
+        assert_eq!(s.len(), 100);
+        let mut all: Vec<Box<[u8]>> = popped;
+        all.extend(s.iter().map(|m| m.to_boxed()));
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 1000);
     }
 
     #[test]
