@@ -97,7 +97,8 @@ fn hsetnx(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     check_type(ctx, args[1])?;
     let (max_entries, max_value) = limits(ctx);
     let now = ctx.now;
-    let exists = matches!(ctx.db().get_mut(args[1], now).map(|e| &e.value), Some(Value::Hash(h)) if h.contains(args[2]));
+    let exists =
+        matches!(ctx.db().get_mut(args[1], now).map(|e| &e.value), Some(Value::Hash(h)) if h.contains(args[2]));
     if exists {
         ctx.out.int(0);
         return Ok(());
@@ -290,7 +291,7 @@ fn hrandfield(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         return Err(errors::SYNTAX.into());
     }
     let withvalues = args.len() == 4;
-    if withvalues && (count < -(i64::MAX / 2) || count > i64::MAX / 2) {
+    if withvalues && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
         return Err(errors::VALUE_OUT_OF_RANGE.into());
     }
     if count < 0 && count.unsigned_abs() > MAX_REPEATED_PICKS {

@@ -407,9 +407,10 @@ fn union_diff(ctx: &mut Ctx, keys: &[&[u8]], op: Op) -> Result<Set, CmdError> {
     match op {
         Op::Union => {
             for k in keys.iter().zip(&sizes).filter(|(_, s)| s.is_some()).map(|(k, _)| k) {
-                let members: Vec<Owned> = peek(ctx, k).map(|s| s.iter().map(Owned::of).collect()).unwrap_or_default();
-                for m in &members {
-                    result.add(m.member(), max);
+                if let Some(s) = peek(ctx, k) {
+                    for m in s.iter() {
+                        result.add(m, max);
+                    }
                 }
             }
         }
@@ -417,7 +418,8 @@ fn union_diff(ctx: &mut Ctx, keys: &[&[u8]], op: Op) -> Result<Set, CmdError> {
             if sizes[0].is_none() || keys[1..].contains(&keys[0]) {
                 return Ok(result);
             }
-            let mut members: Vec<Owned> = peek(ctx, keys[0]).map(|s| s.iter().map(Owned::of).collect()).unwrap_or_default();
+            let mut members: Vec<Owned> =
+                peek(ctx, keys[0]).map(|s| s.iter().map(Owned::of).collect()).unwrap_or_default();
             // Redis picks between "add the survivors of the first set" and "add the whole first
             // set, then remove the others"; the second can leave a table where the first would
             // have built an intset, so the choice is observable and copied here.

@@ -83,9 +83,7 @@ impl<E: Keyed> SlotTable<E> {
 
     fn find_hashed(&self, h: u64, key: &[u8]) -> Option<usize> {
         let slots = &self.slots;
-        self.index
-            .find(h, |&i| slots[i as usize].as_ref().is_some_and(|e| e.key() == key))
-            .map(|&i| i as usize)
+        self.index.find(h, |&i| slots[i as usize].as_ref().is_some_and(|e| e.key() == key)).map(|&i| i as usize)
     }
 
     /// The slot holding `key`.
@@ -159,10 +157,7 @@ impl<E: Keyed> SlotTable<E> {
     pub fn remove(&mut self, key: &[u8]) -> Option<E> {
         let h = self.hash(key);
         let slots = &self.slots;
-        let entry = self
-            .index
-            .find_entry(h, |&i| slots[i as usize].as_ref().is_some_and(|e| e.key() == key))
-            .ok()?;
+        let entry = self.index.find_entry(h, |&i| slots[i as usize].as_ref().is_some_and(|e| e.key() == key)).ok()?;
         let (slot, _) = entry.remove();
         self.vacate(slot)
     }
@@ -367,7 +362,7 @@ impl Set {
         }
     }
 
-    fn to_table(&mut self) -> &mut SlotTable<Box<[u8]>> {
+    fn make_table(&mut self) -> &mut SlotTable<Box<[u8]>> {
         if let Set::Intset(v) = self {
             let mut t = SlotTable::with_capacity(v.len() + 1);
             let mut b = itoa::Buffer::new();
@@ -392,12 +387,12 @@ impl Set {
                     Err(pos) => {
                         v.insert(pos, i);
                         if v.len() > intset_limit(max_intset) {
-                            self.to_table();
+                            self.make_table();
                         }
                         true
                     }
                 },
-                None => self.to_table().insert(m.to_boxed()),
+                None => self.make_table().insert(m.to_boxed()),
             },
             Set::Table(t) => match m {
                 Member::Str(s) => {
@@ -607,7 +602,7 @@ mod tests {
             let i = t.random_slot(&mut rng).expect("non empty");
             assert!(t.at(i).is_some());
         }
-        while t.len() > 0 {
+        while !t.is_empty() {
             let i = t.random_slot(&mut rng).expect("non empty");
             assert!(t.remove_at(i).is_some());
         }

@@ -120,7 +120,7 @@ impl LongDouble {
 
     /// `ld2string(..., LD_STR_HUMAN)`: `%.17Lf`, trailing zeros (and a bare '.') removed, "-0"
     /// printed as "0".
-    pub fn to_human(&self) -> String {
+    pub fn to_human(self) -> String {
         if self.inf {
             return if self.neg { "-inf".into() } else { "inf".into() };
         }
