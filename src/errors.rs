@@ -139,3 +139,15 @@ pub fn client_setinfo_option(attr: &[u8]) -> String {
 pub fn client_setinfo_chars(attr: &[u8]) -> String {
     format!("ERR {} cannot contain spaces, newlines or special characters.", lossy(attr, usize::MAX))
 }
+// hashes/sets
+pub const HASH_NOT_INTEGER: &str = "ERR hash value is not an integer";
+pub const HASH_NOT_FLOAT: &str = "ERR hash value is not a float";
+pub const NAN_OR_INFINITY: &str = "ERR value is NaN or Infinity";
+pub const INCR_NAN_OR_INFINITY: &str = "ERR increment would produce NaN or Infinity";
+/// HRANDFIELD / SRANDMEMBER count of i64::MIN (Redis's `getRangeLongFromObjectOrReply` text).
+pub const RANDOM_COUNT_RANGE: &str =
+    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
+pub const VALUE_OUT_OF_RANGE: &str = "ERR value is out of range";
+pub const NUMKEYS_NOT_POSITIVE: &str = "ERR numkeys should be greater than 0";
+pub const NUMKEYS_TOO_MANY: &str = "ERR Number of keys can't be greater than number of args";
+pub const LIMIT_NEGATIVE: &str = "ERR LIMIT can't be negative";
