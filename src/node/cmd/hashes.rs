@@ -2,14 +2,12 @@
 //! HINCRBYFLOAT HSTRLEN HRANDFIELD HSCAN, with Redis 7.0's replies and encoding transitions
 //! (see `types::hash`).
 
-mod long_double;
-
 use super::sets::{parse_scan_cursor, parse_scan_options, reply_scan};
+use super::util::ldouble::{self, Parsed};
 use super::util::{int, is};
 use super::{CmdResult, Ctx, Handler};
 use crate::errors;
 use crate::node::types::{Hash, Value};
-use long_double::LongDouble;
 
 pub const COMMANDS: &[(&str, Handler)] = &[
     ("hset", hset),
@@ -245,28 +243,21 @@ fn hincrby(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 fn hincrbyfloat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let incr = LongDouble::parse(args[3]).ok_or(super::CmdError::from(errors::NOT_FLOAT))?;
-    if !incr.is_finite() {
+    let incr = ldouble::parse(args[3]).ok_or(super::CmdError::from(errors::NOT_FLOAT))?;
+    if incr == Parsed::Infinite {
         return Err(errors::NAN_OR_INFINITY.into());
     }
     check_type(ctx, args[1])?;
     let now = ctx.now;
     let old = match ctx.db().get_mut(args[1], now).map(|e| &e.value) {
         Some(Value::Hash(h)) => match h.get(args[2]) {
-            Some(v) => Some(match crate::resp::request::parse_i64(v) {
-                // Listpacks store integer-looking values as integers, converted exactly.
-                Some(i) => LongDouble::from_i64(i),
-                None => LongDouble::parse(v).ok_or(super::CmdError::from(errors::HASH_NOT_FLOAT))?,
-            }),
+            Some(v) => Some(ldouble::parse(v).ok_or(super::CmdError::from(errors::HASH_NOT_FLOAT))?),
             None => None,
         },
         _ => None,
     };
-    let value = old.unwrap_or(LongDouble::ZERO).add(incr);
-    if !value.is_finite() {
-        return Err(errors::INCR_NAN_OR_INFINITY.into());
-    }
-    let s = value.to_human();
+    let s =
+        ldouble::incr(old.unwrap_or(Parsed::ZERO), incr).ok_or(super::CmdError::from(errors::INCR_NAN_OR_INFINITY))?;
     let (max_entries, max_value) = limits(ctx);
     write_or_create(ctx, args[1])?.set(args[2], s.as_bytes(), max_entries, max_value);
     ctx.modified(args[1]);
