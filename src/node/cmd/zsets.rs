@@ -304,7 +304,7 @@ fn parse_score_range(min: &[u8], max: &[u8]) -> Result<ScoreRange, CmdError> {
 
 /// One end of a lex range (`zslParseLexRangeItem`).
 fn parse_lex_bound(arg: &[u8]) -> Option<(LexBound, bool)> {
-    let alone = arg.len() == 1 || arg[1] == 0;
+    let alone = arg.len() == 1 || arg.get(1) == Some(&0);
     match arg.first() {
         Some(b'+') if alone => Some((LexBound::Max, true)),
         Some(b'-') if alone => Some((LexBound::Min, true)),
