@@ -426,21 +426,26 @@ fn zadd_generic(ctx: &mut Ctx, args: &[&[u8]], incr_cmd: bool) -> CmdResult {
     let now = ctx.now;
     let key = args[1];
     let db = &mut ctx.srv.dbs[ctx.client.db];
-    let exists = write(db, key, now)?.is_some();
-    if !exists {
-        if f.xx {
-            if f.incr {
-                ctx.out.null();
-            } else {
-                ctx.out.int(0);
+    let z = match write(db, key, now)? {
+        Some(z) => z,
+        None => {
+            if f.xx {
+                if f.incr {
+                    ctx.out.null();
+                } else {
+                    ctx.out.int(0);
+                }
+                return Ok(());
             }
-            return Ok(());
+            let first = args[idx + 1];
+            let listpack = !(lim.entries == 0 || lim.value < first.len());
+            db.set(key, Value::ZSet(Box::new(ZSet::new(listpack))), now);
+            match write(db, key, now)? {
+                Some(z) => z,
+                None => return Err(errors::WRONGTYPE.into()),
+            }
         }
-        let first = args[idx + 1];
-        let listpack = !(lim.entries == 0 || lim.value < first.len());
-        db.set(key, Value::ZSet(Box::new(ZSet::new(listpack))), now);
-    }
-    let Some(z) = write(db, key, now)? else { return Err(errors::WRONGTYPE.into()) };
+    };
     let (mut added, mut updated, mut processed) = (0i64, 0i64, 0i64);
     let mut score = 0.0;
     let mut nan = false;
@@ -911,54 +916,47 @@ fn zpop_generic(
 ) -> CmdResult {
     let now = ctx.now;
     let db = &mut ctx.srv.dbs[ctx.client.db];
-    let mut found = None;
-    for k in keys {
-        if write(db, k, now)?.is_some() {
-            found = Some(*k);
-            break;
-        }
-    }
-    let Some(key) = found else {
-        if nil_when_empty {
-            ctx.out.null_array();
-        } else {
-            ctx.out.array(0);
-        }
-        return Ok(());
-    };
-    if count == 0 {
-        ctx.out.array(0);
-        return Ok(());
-    }
-    let count = if count == -1 { 1 } else { count };
-    let Some(z) = write(db, key, now)? else { return Err(errors::WRONGTYPE.into()) };
-    let n = (count as u64).min(z.len() as u64) as usize;
     let out = &mut *ctx.out;
-    match (emitkey, nested) {
-        (false, false) => out.array(n * 2),
-        (false, true) => out.array(n),
-        (true, false) => {
-            out.array(n * 2 + 1);
-            out.bulk(key);
+    for &key in keys {
+        let Some(z) = write(db, key, now)? else { continue };
+        if count == 0 {
+            out.array(0);
+            return Ok(());
         }
-        (true, true) => {
-            out.array(2);
-            out.bulk(key);
-            out.array(n);
+        let count = if count == -1 { 1 } else { count };
+        let n = (count as u64).min(z.len() as u64) as usize;
+        match (emitkey, nested) {
+            (false, false) => out.array(n * 2),
+            (false, true) => out.array(n),
+            (true, false) => {
+                out.array(n * 2 + 1);
+                out.bulk(key);
+            }
+            (true, true) => {
+                out.array(2);
+                out.bulk(key);
+                out.array(n);
+            }
         }
-    }
-    for _ in 0..n {
-        let Some((m, s)) = z.pop(max) else { break };
-        if nested {
-            out.array(2);
+        for _ in 0..n {
+            let Some((m, s)) = z.pop(max) else { break };
+            if nested {
+                out.array(2);
+            }
+            out.bulk(&m);
+            out.double(s);
         }
-        out.bulk(&m);
-        out.double(s);
+        if z.is_empty() {
+            db.remove(key);
+        }
+        ctx.modified(key);
+        return Ok(());
     }
-    if z.is_empty() {
-        db.remove(key);
+    if nil_when_empty {
+        out.null_array();
+    } else {
+        out.array(0);
     }
-    ctx.modified(key);
     Ok(())
 }
 
