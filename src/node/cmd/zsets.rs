@@ -412,7 +412,7 @@ fn zadd_generic(ctx: &mut Ctx, args: &[&[u8]], incr_cmd: bool) -> CmdResult {
     if f.nx && f.xx {
         return Err(errors::ZSET_XX_NX.into());
     }
-    if (f.gt && f.nx) || (f.lt && f.nx) || (f.gt && f.lt) {
+    if (f.nx && (f.gt || f.lt)) || (f.gt && f.lt) {
         return Err(errors::ZSET_GT_LT_NX.into());
     }
     if f.incr && elements > 1 {
@@ -1326,7 +1326,14 @@ fn zintercard(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 /// `zunionInterDiffGenericCommand`.
-fn zsetop(ctx: &mut Ctx, args: &[&[u8]], dst: Option<&[u8]>, numkeys_idx: usize, op: SetOp, card_only: bool) -> CmdResult {
+fn zsetop(
+    ctx: &mut Ctx,
+    args: &[&[u8]],
+    dst: Option<&[u8]>,
+    numkeys_idx: usize,
+    op: SetOp,
+    card_only: bool,
+) -> CmdResult {
     let setnum = util::int(args[numkeys_idx])?;
     if setnum < 1 {
         return Err(errors::zset_no_keys(ctx.cmd.name).into());

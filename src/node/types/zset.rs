@@ -407,7 +407,7 @@ impl ZSet {
             p = n.levels[0].next;
         }
         // Same hasher: a ZSCAN in progress keeps its guarantees.
-        let fresh = ZSet { hasher: self.hasher.clone(), ..ZSet::new(self.listpack) };
+        let fresh = ZSet { hasher: self.hasher, ..ZSet::new(self.listpack) };
         *self = fresh;
         self.nodes.reserve(items.len());
         for (m, s) in items {
@@ -478,8 +478,8 @@ impl ZSet {
         for i in 0..level {
             *self.lv_mut(update[i], i) = Level { next: x, span: (rank[0] - rank[i]) as u32 + 1 };
         }
-        for i in level..self.level() {
-            self.lv_mut(update[i], i).span += 1;
+        for (i, &u) in update.iter().enumerate().take(self.level()).skip(level) {
+            self.lv_mut(u, i).span += 1;
         }
         let next = self.next(x);
         if next != NIL {
@@ -786,8 +786,7 @@ impl ZSet {
         if r.is_empty() || self.tail == NIL {
             return None;
         }
-        if !r.gte_min(&self.nodes[self.tail as usize].member) || !r.lte_max(&self.nodes[self.first() as usize].member)
-        {
+        if !r.gte_min(&self.nodes[self.tail as usize].member) || !r.lte_max(&self.nodes[self.first() as usize].member) {
             return None;
         }
         if self.listpack {
@@ -978,7 +977,8 @@ mod tests {
             let a = rng.gen_range(-22..22) as f64 / 2.0;
             let b = rng.gen_range(-22..22) as f64 / 2.0;
             let r = ScoreRange { min: a, max: b, minex: rng.gen_bool(0.3), maxex: rng.gen_bool(0.3) };
-            let inr: Vec<usize> = (0..model.len()).filter(|&i| r.gte_min(model[i].0) && r.lte_max(model[i].0)).collect();
+            let inr: Vec<usize> =
+                (0..model.len()).filter(|&i| r.gte_min(model[i].0) && r.lte_max(model[i].0)).collect();
             let first = z.score_start(&r, false).map(|(rank, p)| {
                 assert_eq!(z.rank_at(p), rank);
                 rank
@@ -999,7 +999,12 @@ mod tests {
             for c in b'a'..=b'z' {
                 z.add(0.0, &[c], AddFlags::default(), Limits { entries: 1000, value: 64 });
             }
-            let r = LexRange { min: LexBound::Str(b"c".to_vec()), max: LexBound::Str(b"f".to_vec()), minex: true, maxex: false };
+            let r = LexRange {
+                min: LexBound::Str(b"c".to_vec()),
+                max: LexBound::Str(b"f".to_vec()),
+                minex: true,
+                maxex: false,
+            };
             assert_eq!(z.lex_start(&r, false).map(|x| x.0), Some(3));
             assert_eq!(z.lex_start(&r, true).map(|x| x.0), Some(5));
             let all = LexRange { min: LexBound::Min, max: LexBound::Max, minex: true, maxex: true };
