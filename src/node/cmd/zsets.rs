@@ -730,8 +730,7 @@ fn select(z: &ZSet, spec: &Spec, reverse: bool, offset: i64, limit: i64) -> Vec<
                 return picked;
             }
             let start = z.score_start(r, reverse).map(|(_, p)| p);
-            walk_range(z, start, reverse, offset, limit, &mut picked, |m, s| {
-                let _ = m;
+            walk_range(z, start, reverse, offset, limit, &mut picked, |_, s| {
                 if reverse {
                     r.gte_min(s)
                 } else {
