@@ -151,3 +151,25 @@ pub const VALUE_OUT_OF_RANGE: &str = "ERR value is out of range";
 pub const NUMKEYS_NOT_POSITIVE: &str = "ERR numkeys should be greater than 0";
 pub const NUMKEYS_TOO_MANY: &str = "ERR Number of keys can't be greater than number of args";
 pub const LIMIT_NEGATIVE: &str = "ERR LIMIT can't be negative";
+// zsets
+pub const ZSET_XX_NX: &str = "ERR XX and NX options at the same time are not compatible";
+pub const ZSET_GT_LT_NX: &str = "ERR GT, LT, and/or NX options at the same time are not compatible";
+pub const ZSET_INCR_PAIR: &str = "ERR INCR option supports a single increment-element pair";
+pub const ZSET_NAN: &str = "ERR resulting score is not a number (NaN)";
+pub const ZSET_MINMAX_FLOAT: &str = "ERR min or max is not a float";
+pub const ZSET_MINMAX_LEX: &str = "ERR min or max not valid string range item";
+pub const ZSET_LIMIT_NEEDS_BY: &str =
+    "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX";
+pub const ZSET_WITHSCORES_BYLEX: &str = "ERR syntax error, WITHSCORES not supported in combination with BYLEX";
+pub const ZSET_WEIGHT_FLOAT: &str = "ERR weight value is not a float";
+pub const ZSET_LIMIT_NEGATIVE: &str = "ERR LIMIT can't be negative";
+pub const ZSET_NUMKEYS: &str = "ERR numkeys should be greater than 0";
+pub const ZSET_COUNT: &str = "ERR count should be greater than 0";
+pub const ZSET_RANDMEMBER_RANGE: &str =
+    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
+pub const ZSET_OUT_OF_RANGE: &str = "ERR value is out of range";
+
+/// ZUNION/ZINTER/ZDIFF(STORE)/ZINTERCARD with numkeys < 1; `name` is the command's table name.
+pub fn zset_no_keys(name: &str) -> String {
+    format!("ERR at least 1 input key is needed for '{name}' command")
+}
