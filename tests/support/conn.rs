@@ -38,16 +38,28 @@ impl Conn {
         self.send_raw(&encode(args));
     }
 
-    /// The raw bytes of the next reply; None if the server closed the connection or timed out.
+    /// The raw bytes of the next reply; None if the server closed the connection.
+    /// Panics if no reply arrives within the read timeout: a test must never mistake "both servers
+    /// hung" for "both servers agreed".
     pub fn read_reply(&mut self) -> Option<Vec<u8>> {
+        self.try_read_reply()
+            .unwrap_or_else(|buffered| panic!("no reply within the read timeout (buffered: {buffered:?})"))
+    }
+
+    /// Like `read_reply`, but a timeout is an `Err` carrying what was buffered.
+    pub fn try_read_reply(&mut self) -> Result<Option<Vec<u8>>, String> {
         loop {
             if let Ok(Some(n)) = frame_len(&self.buf) {
-                return Some(self.buf.drain(..n).collect());
+                return Ok(Some(self.buf.drain(..n).collect()));
             }
             let mut chunk = [0u8; 65536];
             match self.stream.read(&mut chunk) {
-                Ok(0) | Err(_) => return None,
+                Ok(0) => return Ok(None),
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                    return Err(String::from_utf8_lossy(&self.buf).into_owned())
+                }
+                Err(_) => return Ok(None),
             }
         }
     }

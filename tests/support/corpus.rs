@@ -163,7 +163,15 @@ pub fn run(name: &str) -> (usize, Vec<String>) {
                 Mode::Raw => c.send_raw(cmd[0]),
                 _ => c.send(&cmd),
             }
-            let reply = if mode == Mode::Send { Some(vec![]) } else { c.read_reply() };
+            let reply = if mode == Mode::Send {
+                Some(vec![])
+            } else {
+                match c.try_read_reply() {
+                    Ok(r) => r,
+                    // A hang is always a mismatch, even when both servers hang.
+                    Err(_) => Some(b"<no reply within the timeout>".to_vec()),
+                }
+            };
             if reply.is_none() {
                 // Closed (QUIT, protocol error): the next line on this connection reconnects.
                 side.conns.remove(&conn);
@@ -172,7 +180,9 @@ pub fn run(name: &str) -> (usize, Vec<String>) {
         }
         compared += 1;
         let (a, b) = (&replies[0], &replies[1]);
+        let hung = |r: &Option<Vec<u8>>| r.as_deref() == Some(b"<no reply within the timeout>");
         let ok = match (a, b) {
+            _ if hung(a) || hung(b) => false,
             (Some(a), Some(b)) => same(mode, a, b),
             (None, None) => true,
             _ => false,
