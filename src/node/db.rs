@@ -7,6 +7,7 @@
 use super::types::Value;
 use indexmap::IndexMap;
 use rand::Rng;
+use std::cell::Cell;
 use std::rc::Rc;
 
 pub type Key = Box<[u8]>;
@@ -25,12 +26,20 @@ pub fn lru_clock(now_ms: i64) -> u32 {
     (now_ms / 1000) as u32
 }
 
+/// One client's WATCH of one key.
+pub struct Watcher {
+    pub client: Rc<super::client::ClientShared>,
+    /// The key was stored but already past its TTL when WATCHed. Redis 7.0 then treats the key's
+    /// deletion as no change, and EXEC does not fail for it having expired.
+    pub expired: Cell<bool>,
+}
+
 #[derive(Default)]
 pub struct Db {
     map: IndexMap<Key, Entry, hashbrown::DefaultHashBuilder>,
     expires: IndexMap<Key, i64, hashbrown::DefaultHashBuilder>,
-    /// Clients WATCHing a key; their `dirty` flag is set when it changes.
-    pub watched: hashbrown::HashMap<Key, Vec<Rc<super::client::ClientShared>>>,
+    /// Clients WATCHing a key, in WATCH order; their `dirty_cas` flag is set when it changes.
+    pub watched: hashbrown::HashMap<Key, Vec<Watcher>>,
     pub hits: u64,
     pub misses: u64,
     pub expired: u64,
@@ -94,6 +103,11 @@ impl Db {
     pub fn peek(&mut self, key: &[u8], now: i64) -> Option<&Entry> {
         self.expire_if_needed(key, now);
         self.map.get(key)
+    }
+
+    /// True if the key is stored, even past its TTL (no lazy expiry): Redis's `dictFind`.
+    pub fn has_entry(&self, key: &[u8]) -> bool {
+        self.map.contains_key(key)
     }
 
     pub fn contains(&mut self, key: &[u8], now: i64) -> bool {

@@ -150,17 +150,22 @@ impl Server {
 
     /// A key changed: WATCHers must fail their EXEC, blocked clients may be served.
     pub fn signal_modified(&mut self, db: usize, key: &[u8]) {
-        if let Some(ws) = self.dbs[db].watched.get(key) {
-            ws.iter().for_each(|w| w.dirty_cas.set(true));
-        }
+        super::cmd::transactions::touch_watched_key(&self.dbs[db], key);
         self.blocking.signal(db, key);
     }
 
-    /// Every watched key of a db changed (FLUSHDB, SWAPDB).
+    /// FLUSHDB / FLUSHALL (once per emptied db): fails the EXEC of clients watching a key that
+    /// exists in `db`. Call it BEFORE emptying the db.
     pub fn signal_db(&mut self, db: usize) {
-        for ws in self.dbs[db].watched.values() {
-            ws.iter().for_each(|w| w.dirty_cas.set(true));
-        }
+        super::cmd::transactions::touch_all_watched_in_db(&self.dbs, db, None, unix_ms());
+    }
+
+    /// SWAPDB: fails the EXEC of clients watching a key that exists in either db. Call it BEFORE
+    /// swapping.
+    pub fn signal_swapdb(&mut self, a: usize, b: usize) {
+        let now = unix_ms();
+        super::cmd::transactions::touch_all_watched_in_db(&self.dbs, a, Some(b), now);
+        super::cmd::transactions::touch_all_watched_in_db(&self.dbs, b, Some(a), now);
     }
 
     /// Runs `f` over every client; `current` is the one whose RefCell is already borrowed.
@@ -232,8 +237,10 @@ impl Server {
         let now = unix_ms();
         for db in 0..self.dbs.len() {
             let deleted = self.dbs[db].active_expire(now, 16);
+            // Like Redis 7.0, an expired key's deletion does not touch WATCHed keys: EXEC only
+            // fails for a watched key that is past its TTL but still stored.
             for k in deleted {
-                self.signal_modified(db, &k);
+                self.blocking.signal(db, &k);
             }
         }
         self.stats.ops_samples.push_back((now, self.stats.commands_processed));

@@ -1,16 +1,139 @@
 //! Transactions: MULTI EXEC DISCARD WATCH UNWATCH.
+//!
+//! The dispatcher queues commands while `client.multi` is `Some` and flags `multi_error` when it
+//! rejects one (unknown command, wrong arity, ...); EXEC then answers EXECABORT. WATCH follows
+//! Redis 7.0: a write to a watched key (or a FLUSH/SWAPDB that drops or replaces it) sets the
+//! watcher's `dirty_cas`, and EXEC also fails when a watched key is past its TTL but still stored,
+//! unless it already was when WATCHed. Deleting an expired key (lazily or from the cron) is not a
+//! change for WATCH.
 
-use super::{Ctx, Handler};
+use super::{CmdResult, Ctx, Handler};
+use crate::command;
+use crate::errors;
 use crate::node::client::Client;
+use crate::node::db::{Db, Watcher};
 use crate::node::server::Server;
+use std::cell::Cell;
 
-pub const COMMANDS: &[(&str, Handler)] = &[];
+pub const COMMANDS: &[(&str, Handler)] =
+    &[("multi", multi), ("exec", exec), ("discard", discard), ("watch", watch), ("unwatch", unwatch_cmd)];
+
+fn multi(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    if ctx.client.multi.is_some() {
+        // Not a queueing error: the transaction stays valid.
+        return Err(errors::MULTI_NESTED.into());
+    }
+    ctx.client.multi = Some(Vec::new());
+    ctx.out.ok();
+    Ok(())
+}
+
+fn discard(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    if ctx.client.multi.is_none() {
+        return Err(errors::DISCARD_WITHOUT_MULTI.into());
+    }
+    discard_transaction(ctx.srv, ctx.client);
+    ctx.out.ok();
+    Ok(())
+}
+
+fn exec(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    if ctx.client.multi.is_none() {
+        return Err(errors::EXEC_WITHOUT_MULTI.into());
+    }
+    if watched_key_expired(ctx.srv, ctx.client, ctx.now) {
+        ctx.client.shared.dirty_cas.set(true);
+    }
+    if ctx.client.multi_error {
+        discard_transaction(ctx.srv, ctx.client);
+        return Err(errors::EXECABORT.into());
+    }
+    if ctx.client.shared.dirty_cas.get() {
+        discard_transaction(ctx.srv, ctx.client);
+        ctx.out.null_array();
+        return Ok(());
+    }
+    let queue = ctx.client.multi.take().unwrap_or_default();
+    discard_transaction(ctx.srv, ctx.client);
+    ctx.out.array(queue.len());
+    let now = ctx.now;
+    for queued in &queue {
+        let argv = queued.argv();
+        // Every queued command resolved to a handler when it was queued.
+        let found = command::resolve(&argv).ok().and_then(|spec| Some((spec, super::handler_of(spec)?)));
+        match found {
+            // Like Redis, the commands see the time EXEC started: nothing expires halfway through.
+            Some((spec, handler)) => super::run_at(ctx.srv, ctx.client, ctx.out, spec, handler, &argv, true, now),
+            None => ctx.out.error(&errors::unknown_command(argv[0], &argv[1..])),
+        }
+    }
+    // CLIENT LIST shows EXEC as the last command, not the last queued one.
+    ctx.client.last_cmd = ctx.cmd.name;
+    Ok(())
+}
+
+fn watch(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    if ctx.client.multi.is_some() {
+        return Err(errors::WATCH_IN_MULTI.into());
+    }
+    let dbi = ctx.client.db;
+    let now = ctx.now;
+    let id = ctx.client.id;
+    for &key in &args[1..] {
+        let db = &mut ctx.srv.dbs[dbi];
+        if db.watched.get(key).is_some_and(|ws| ws.iter().any(|w| w.client.id == id)) {
+            continue;
+        }
+        let expired = is_logically_expired(db, key, now);
+        db.watched
+            .entry(key.into())
+            .or_default()
+            .push(Watcher { client: ctx.client.shared.clone(), expired: Cell::new(expired) });
+        ctx.client.watched.push((dbi, key.into()));
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+fn unwatch_cmd(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    unwatch(ctx);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// Stored but past its TTL (Redis's `keyIsExpired`), without deleting it.
+fn is_logically_expired(db: &Db, key: &[u8], now: i64) -> bool {
+    db.ttl_of(key).is_some_and(|at| at <= now)
+}
+
+/// Redis's `isWatchedKeyExpired`: a watched key that expired since WATCH but was not deleted yet.
+fn watched_key_expired(srv: &Server, client: &Client, now: i64) -> bool {
+    client.watched.iter().any(|(dbi, key)| {
+        let db = &srv.dbs[*dbi];
+        let flagged = db
+            .watched
+            .get(key)
+            .and_then(|ws| ws.iter().find(|w| w.client.id == client.id))
+            .is_some_and(|w| w.expired.get());
+        !flagged && is_logically_expired(db, key, now)
+    })
+}
+
+/// Ends a transaction (EXEC, DISCARD, a rejected EXEC): drops the queue, the error flag and every
+/// WATCH.
+pub fn discard_transaction(srv: &mut Server, client: &mut Client) {
+    client.multi = None;
+    client.multi_error = false;
+    unwatch_all(srv, client);
+    client.watched.clear();
+    client.shared.dirty_cas.set(false);
+}
 
 /// Forgets a client's watched keys in the server's registry (disconnect).
 pub fn unwatch_all(srv: &mut Server, client: &Client) {
     for (db, key) in &client.watched {
         if let Some(v) = srv.dbs[*db].watched.get_mut(key) {
-            v.retain(|s| s.id != client.id);
+            v.retain(|w| w.client.id != client.id);
             if v.is_empty() {
                 srv.dbs[*db].watched.remove(key);
             }
@@ -23,4 +146,64 @@ pub fn unwatch(ctx: &mut Ctx) {
     unwatch_all(ctx.srv, ctx.client);
     ctx.client.watched.clear();
     ctx.client.shared.dirty_cas.set(false);
+}
+
+/// Redis 7.0's `touchWatchedKey`: `key` was written, so its watchers' EXEC must fail.
+///
+/// A watcher whose key was already expired when WATCHed is special: if the key is now gone, the
+/// write changed nothing for it (it forgets the flag); if the key exists, Redis 7.0 stops marking
+/// watchers at that point (a `break` out of the loop in multi.c), which we reproduce. A client
+/// already dirty counts as unwatched, as Redis unwatches it at once.
+pub fn touch_watched_key(db: &Db, key: &[u8]) {
+    if db.watched.is_empty() {
+        return;
+    }
+    let Some(watchers) = db.watched.get(key) else { return };
+    for w in watchers {
+        if w.client.dirty_cas.get() {
+            continue;
+        }
+        if w.expired.get() {
+            if !db.has_entry(key) {
+                w.expired.set(false);
+                continue;
+            }
+            break;
+        }
+        w.client.dirty_cas.set(true);
+    }
+}
+
+/// Redis 7.0's `touchAllWatchedKeysInDb`: db `emptied` is flushed, or swapped with
+/// `replaced_with`. Watchers of a key that exists in either (before the change) fail their EXEC;
+/// the expired-at-WATCH flag is kept in step so that an expired key replaced by nothing, or by
+/// another expired key, is no change.
+pub fn touch_all_watched_in_db(dbs: &[Db], emptied: usize, replaced_with: Option<usize>, now: i64) {
+    let e = &dbs[emptied];
+    if e.watched.is_empty() {
+        return;
+    }
+    let other = replaced_with.map(|r| &dbs[r]);
+    for (key, watchers) in &e.watched {
+        let in_emptied = e.has_entry(key);
+        let in_other = other.is_some_and(|o| o.has_entry(key));
+        if !in_emptied && !in_other {
+            continue;
+        }
+        let other_expired = other.is_some_and(|o| is_logically_expired(o, key, now));
+        for w in watchers {
+            if w.expired.get() {
+                if !in_other {
+                    w.expired.set(false);
+                    continue;
+                } else if other_expired {
+                    continue;
+                }
+            } else if !in_emptied && other_expired {
+                w.expired.set(true);
+                continue;
+            }
+            w.client.dirty_cas.set(true);
+        }
+    }
 }
