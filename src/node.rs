@@ -6,6 +6,7 @@ pub mod client;
 pub mod cmd;
 pub mod config;
 pub mod db;
+pub mod dict;
 pub mod server;
 pub mod session;
 pub mod types;

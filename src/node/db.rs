@@ -1,12 +1,11 @@
 //! One logical database: keys, their expiry times, and the clients watching them.
 //!
-//! Everything goes through this API so the table underneath can change (a Redis-style dict with
-//! a reverse-binary SCAN cursor is planned) without touching commands. Expiry is lazy on every
-//! lookup plus [`Db::active_expire`] sampling from the cron.
+//! Keys live in a Redis-style [`Dict`] (SCAN guarantee, O(1) random sampling); TTLs in a second
+//! dict, so keys without one pay nothing. Expiry is lazy on every lookup plus
+//! [`Db::active_expire`] sampling from the cron.
 
+use super::dict::Dict;
 use super::types::Value;
-use indexmap::IndexMap;
-use rand::Rng;
 use std::cell::Cell;
 use std::rc::Rc;
 
@@ -36,8 +35,8 @@ pub struct Watcher {
 
 #[derive(Default)]
 pub struct Db {
-    map: IndexMap<Key, Entry, hashbrown::DefaultHashBuilder>,
-    expires: IndexMap<Key, i64, hashbrown::DefaultHashBuilder>,
+    map: Dict<Entry>,
+    expires: Dict<i64>,
     /// Clients WATCHing a key, in WATCH order; their `dirty_cas` flag is set when it changes.
     pub watched: hashbrown::HashMap<Key, Vec<Watcher>>,
     pub hits: u64,
@@ -116,7 +115,7 @@ impl Db {
 
     /// Sets a key, dropping any TTL it had (SET semantics).
     pub fn set(&mut self, key: &[u8], value: Value, now: i64) {
-        self.expires.swap_remove(key);
+        self.expires.remove(key);
         self.set_keep_ttl(key, value, now);
     }
 
@@ -137,16 +136,16 @@ impl Db {
     }
 
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        let e = self.map.swap_remove(key)?;
-        self.expires.swap_remove(key);
+        let (_, e) = self.map.remove(key)?;
+        self.expires.remove(key);
         Some(e)
     }
 
     /// Removes and returns a key's entry and TTL (RENAME/MOVE).
     pub fn take(&mut self, key: &[u8], now: i64) -> Option<(Entry, Option<i64>)> {
         self.expire_if_needed(key, now);
-        let e = self.map.swap_remove(key)?;
-        let ttl = self.expires.swap_remove(key);
+        let (_, e) = self.map.remove(key)?;
+        let ttl = self.expires.remove(key).map(|(_, t)| t);
         Some((e, ttl))
     }
 
@@ -166,7 +165,7 @@ impl Db {
 
     /// Removes a TTL; true if there was one.
     pub fn persist(&mut self, key: &[u8]) -> bool {
-        self.expires.swap_remove(key).is_some()
+        self.expires.remove(key).is_some()
     }
 
     pub fn clear(&mut self) {
@@ -175,37 +174,40 @@ impl Db {
     }
 
     /// Every live key (KEYS); expired ones are skipped, not deleted.
-    pub fn keys(&self, now: i64) -> impl Iterator<Item = &Key> + '_ {
+    pub fn keys(&self, now: i64) -> impl Iterator<Item = &[u8]> + '_ {
         self.map.keys().filter(move |k| !self.is_expired(k, now))
     }
 
-    /// One SCAN step: visits up to `count` slots from `cursor`; returns the next cursor (0 = done).
-    /// The cursor is a position in the table; keys deleted during a scan can make a key that moves
-    /// into a visited position be missed (to be fixed by the dict rewrite).
-    pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&Key, &Entry)) -> u64 {
-        let start = cursor as usize;
-        let end = (start + count.max(1)).min(self.map.len());
-        for i in start..end {
-            let (k, e) = self.map.get_index(i).expect("index in range");
-            f(k, e);
+    /// One SCAN call: visits buckets from `cursor` until about `count` keys were seen (at most
+    /// 10 x count buckets, as Redis bounds empty-bucket walks); returns the next cursor (0 = done).
+    /// Expired keys are passed too: the caller filters them, as Redis does after the scan.
+    pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&[u8], &Entry)) -> u64 {
+        let count = count.max(1);
+        let mut seen = 0;
+        let mut cursor = cursor;
+        let mut budget = count.saturating_mul(10);
+        loop {
+            cursor = self.map.scan(cursor, |k, e| {
+                seen += 1;
+                f(k, e)
+            });
+            budget -= 1;
+            if cursor == 0 || seen >= count || budget == 0 {
+                return cursor;
+            }
         }
-        if end >= self.map.len() {
-            0
-        } else {
-            end as u64
-        }
+    }
+
+    /// True if `key` has a TTL that has passed (without deleting it: SCAN/KEYS filter with this).
+    pub fn is_stale(&self, key: &[u8], now: i64) -> bool {
+        self.is_expired(key, now)
     }
 
     /// A random live key, or None when the db is empty.
     pub fn random_key(&mut self, now: i64) -> Option<Key> {
-        let mut rng = rand::thread_rng();
-        // Bounded: like Redis, give up on finding a non-expired key after a while and return one.
+        // Bounded: like Redis, give up after a while when nearly every key is expired.
         for _ in 0..100 {
-            if self.map.is_empty() {
-                return None;
-            }
-            let i = rng.gen_range(0..self.map.len());
-            let key = self.map.get_index(i).expect("index in range").0.clone();
+            let key: Key = self.map.random()?.0.into();
             if !self.expire_if_needed(&key, now) {
                 return Some(key);
             }
@@ -217,7 +219,6 @@ impl Db {
     /// a sample was expired, up to `max_rounds`. Returns the deleted keys (for watchers).
     pub fn active_expire(&mut self, now: i64, max_rounds: usize) -> Vec<Key> {
         let mut deleted = Vec::new();
-        let mut rng = rand::thread_rng();
         for _ in 0..max_rounds {
             let n = self.expires.len();
             if n == 0 {
@@ -226,14 +227,9 @@ impl Db {
             let sample = 20.min(n);
             let mut found = 0;
             for _ in 0..sample {
-                let n = self.expires.len();
-                if n == 0 {
-                    break;
-                }
-                let i = rng.gen_range(0..n);
-                let (k, &at) = self.expires.get_index(i).expect("index in range");
+                let Some((k, &at)) = self.expires.random() else { break };
                 if at <= now {
-                    let k = k.clone();
+                    let k: Key = k.into();
                     self.remove(&k);
                     self.expired += 1;
                     deleted.push(k);
@@ -253,7 +249,7 @@ impl Db {
         if n == 0 {
             return 0;
         }
-        let sum: i64 = self.expires.values().take(n).map(|&at| (at - now).max(0)).sum();
+        let sum: i64 = self.expires.iter().take(n).map(|(_, &at)| (at - now).max(0)).sum();
         sum / n as i64
     }
 }
