@@ -5,7 +5,6 @@
 //! to itself gets the message inline, before the PUBLISH reply, as Redis writes both to the same
 //! buffer. The registry keeps subscribers in subscription order.
 
-use super::util::glob_match;
 use super::{CmdError, CmdResult, Ctx, Handler};
 use crate::node::client::{Client, ClientShared};
 use crate::node::server::Server;
@@ -195,6 +194,15 @@ impl<'a> Message<'a> {
     }
 }
 
+/// Redis's `stringmatchlen` as pub/sub calls it: an empty channel matches only the empty
+/// pattern (not even `*`), because Redis's matcher stops before looking at the pattern.
+fn matches(pattern: &[u8], channel: &[u8]) -> bool {
+    if channel.is_empty() {
+        return pattern.is_empty();
+    }
+    super::util::glob_match(pattern, channel, false)
+}
+
 /// Where a message goes: the publisher itself gets it inline in its reply buffer.
 struct Sink<'a> {
     me: u64,
@@ -242,7 +250,7 @@ fn publish(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
     }
     for (pat, subs) in &pubsub.patterns {
-        if glob_match(pat, channel, false) {
+        if matches(pat, channel) {
             let parts: [&[u8]; 4] = [b"pmessage", pat, channel, payload];
             let mut msg = Message::new(&parts);
             for s in subs {
@@ -276,7 +284,7 @@ fn pubsub_channels(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     }
     let pat = args.get(2).copied();
     let names: Vec<&Vec<u8>> =
-        ctx.srv.pubsub.channels.keys().filter(|ch| pat.is_none_or(|p| glob_match(p, ch, false))).collect();
+        ctx.srv.pubsub.channels.keys().filter(|ch| pat.is_none_or(|p| matches(p, ch))).collect();
     ctx.out.array(names.len());
     for n in names {
         ctx.out.bulk(n);
