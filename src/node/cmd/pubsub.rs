@@ -332,3 +332,58 @@ fn pubsub_help(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::node::client::Client;
+    use crate::node::config::Config;
+    use crate::node::server::Server;
+    use crate::resp::Reply;
+
+    fn cmd(srv: &mut Server, c: &mut Client, line: &str) -> Vec<u8> {
+        let args: Vec<&[u8]> = line.split(' ').map(|a| a.as_bytes()).collect();
+        let mut out = Reply::new(c.resp3);
+        crate::node::cmd::execute(srv, c, &mut out, &args);
+        out.buf.to_vec()
+    }
+
+    #[test]
+    fn empty_channel_matches_only_empty_pattern() {
+        assert!(!super::matches(b"*", b""));
+        assert!(super::matches(b"", b""));
+        assert!(super::matches(b"a*", b"a"));
+    }
+
+    #[test]
+    fn slow_subscriber_is_killed_at_the_hard_limit() {
+        let mut srv = Server::new(Config::default());
+        srv.config.pubsub_hard_limit = 1000;
+        let (mut p, mut s) = (Client::new(1, "p".into(), "l".into()), Client::new(2, "s".into(), "l".into()));
+        cmd(&mut srv, &mut s, "SUBSCRIBE ch");
+        // Each message is 133 bytes: 7 fit under the limit, the 8th passes it.
+        let msg = "x".repeat(100);
+        for _ in 0..7 {
+            assert_eq!(cmd(&mut srv, &mut p, &format!("PUBLISH ch {msg}")), b":1\r\n");
+        }
+        assert!(!s.shared.killed.get());
+        cmd(&mut srv, &mut p, &format!("PUBLISH ch {msg}"));
+        assert!(s.shared.killed.get());
+        assert_eq!(s.shared.outbox_len(), 0);
+        // Still counted as a receiver until its connection is gone, as in Redis.
+        assert_eq!(cmd(&mut srv, &mut p, "PUBLISH ch y"), b":1\r\n");
+        assert_eq!(s.shared.outbox_len(), 0);
+    }
+
+    #[test]
+    fn messages_follow_each_subscribers_protocol() {
+        let mut srv = Server::new(Config::default());
+        let mut p = Client::new(1, "p".into(), "l".into());
+        let (mut r2, mut r3) = (Client::new(2, "a".into(), "l".into()), Client::new(3, "b".into(), "l".into()));
+        r3.set_resp3(true);
+        cmd(&mut srv, &mut r2, "PSUBSCRIBE c*");
+        cmd(&mut srv, &mut r3, "SUBSCRIBE ch");
+        assert_eq!(cmd(&mut srv, &mut p, "PUBLISH ch hi"), b":2\r\n");
+        assert_eq!(&r2.shared.outbox.borrow()[..], b"*4\r\n$8\r\npmessage\r\n$2\r\nc*\r\n$2\r\nch\r\n$2\r\nhi\r\n");
+        assert_eq!(&r3.shared.outbox.borrow()[..], b">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n");
+    }
+}

@@ -207,3 +207,124 @@ pub fn touch_all_watched_in_db(dbs: &[Db], emptied: usize, replaced_with: Option
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::node::client::Client;
+    use crate::node::config::Config;
+    use crate::node::server::{unix_ms, Server};
+    use crate::node::types::Value;
+    use crate::resp::Reply;
+
+    fn setup() -> (Server, Client, Client) {
+        let srv = Server::new(Config::default());
+        (srv, Client::new(1, "a".into(), "l".into()), Client::new(2, "b".into(), "l".into()))
+    }
+
+    fn cmd(srv: &mut Server, c: &mut Client, line: &str) -> String {
+        let args: Vec<&[u8]> = line.split(' ').map(|a| a.as_bytes()).collect();
+        let mut out = Reply::new(c.resp3);
+        crate::node::cmd::execute(srv, c, &mut out, &args);
+        String::from_utf8_lossy(&out.buf).into_owned()
+    }
+
+    /// A key stored with a TTL `ms` from now (negative: already past, not yet deleted).
+    fn set_with_ttl(srv: &mut Server, key: &str, ms: i64) {
+        let now = unix_ms();
+        srv.dbs[0].set(key.as_bytes(), Value::Str(b"v".to_vec()), now);
+        srv.dbs[0].set_expire(key.as_bytes(), now + ms);
+    }
+
+    #[test]
+    fn expired_but_stored_watched_key_fails_exec() {
+        let (mut srv, mut a, _) = setup();
+        set_with_ttl(&mut srv, "k", 60_000);
+        assert_eq!(cmd(&mut srv, &mut a, "WATCH k"), "+OK\r\n");
+        // The key's time passes; nobody deleted it yet.
+        srv.dbs[0].set_expire(b"k", unix_ms() - 10);
+        cmd(&mut srv, &mut a, "MULTI");
+        assert_eq!(cmd(&mut srv, &mut a, "EXEC"), "*-1\r\n");
+    }
+
+    #[test]
+    fn key_already_expired_when_watched_does_not_fail_exec() {
+        let (mut srv, mut a, _) = setup();
+        set_with_ttl(&mut srv, "k", -10);
+        cmd(&mut srv, &mut a, "WATCH k");
+        cmd(&mut srv, &mut a, "MULTI");
+        assert_eq!(cmd(&mut srv, &mut a, "EXEC"), "*0\r\n");
+    }
+
+    #[test]
+    fn deleting_a_key_expired_at_watch_time_is_no_change() {
+        let (mut srv, mut a, _) = setup();
+        set_with_ttl(&mut srv, "k", -10);
+        cmd(&mut srv, &mut a, "WATCH k");
+        // Lazy expiry removes it, then something signals the (now absent) key.
+        srv.dbs[0].expire_if_needed(b"k", unix_ms());
+        srv.signal_modified(0, b"k");
+        cmd(&mut srv, &mut a, "MULTI");
+        assert_eq!(cmd(&mut srv, &mut a, "EXEC"), "*0\r\n");
+    }
+
+    #[test]
+    fn writing_a_key_expired_at_watch_time_stops_marking_watchers() {
+        // Redis 7.0 leaves the watcher loop at such a watcher (multi.c `break`): neither it nor
+        // the watchers after it are marked.
+        let (mut srv, mut a, mut b) = setup();
+        set_with_ttl(&mut srv, "k", -10);
+        cmd(&mut srv, &mut a, "WATCH k");
+        srv.dbs[0].set_expire(b"k", unix_ms() + 60_000);
+        cmd(&mut srv, &mut b, "WATCH k");
+        srv.signal_modified(0, b"k");
+        assert!(!a.shared.dirty_cas.get());
+        assert!(!b.shared.dirty_cas.get());
+    }
+
+    #[test]
+    fn flush_touches_only_existing_keys() {
+        let (mut srv, mut a, mut b) = setup();
+        set_with_ttl(&mut srv, "here", 60_000);
+        cmd(&mut srv, &mut a, "WATCH here");
+        cmd(&mut srv, &mut b, "WATCH missing");
+        srv.signal_db(0);
+        assert!(a.shared.dirty_cas.get());
+        assert!(!b.shared.dirty_cas.get());
+    }
+
+    #[test]
+    fn swapdb_touches_keys_existing_in_either_db() {
+        let (mut srv, mut a, mut b) = setup();
+        let now = unix_ms();
+        srv.dbs[1].set(b"other", Value::Str(b"v".to_vec()), now);
+        cmd(&mut srv, &mut a, "WATCH other");
+        cmd(&mut srv, &mut b, "WATCH neither");
+        srv.signal_swapdb(0, 1);
+        assert!(a.shared.dirty_cas.get());
+        assert!(!b.shared.dirty_cas.get());
+    }
+
+    #[test]
+    fn unwatch_and_disconnect_leave_no_registry_entries() {
+        let (mut srv, mut a, mut b) = setup();
+        cmd(&mut srv, &mut a, "WATCH x y");
+        cmd(&mut srv, &mut b, "WATCH y");
+        cmd(&mut srv, &mut a, "UNWATCH");
+        assert!(!srv.dbs[0].watched.contains_key(&b"x"[..]));
+        assert_eq!(srv.dbs[0].watched.get(&b"y"[..]).map(|v| v.len()), Some(1));
+        super::unwatch_all(&mut srv, &b);
+        assert!(srv.dbs[0].watched.is_empty());
+    }
+
+    #[test]
+    fn aborted_transaction_stops_queueing() {
+        let (mut srv, mut a, _) = setup();
+        cmd(&mut srv, &mut a, "MULTI");
+        cmd(&mut srv, &mut a, "SET k 1");
+        cmd(&mut srv, &mut a, "NOSUCH");
+        assert_eq!(cmd(&mut srv, &mut a, "SET k 2"), "+QUEUED\r\n");
+        assert_eq!(a.multi.as_ref().map(|q| q.len()), Some(1));
+        assert!(cmd(&mut srv, &mut a, "EXEC").starts_with("-EXECABORT"));
+        assert!(a.multi.is_none() && !a.multi_error);
+    }
+}
