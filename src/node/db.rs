@@ -68,6 +68,11 @@ impl Db {
         if self.is_expired(key, now) {
             self.remove(key);
             self.expired += 1;
+            // Redis signals the deletion: a WATCH of the key fails, unless the key was already
+            // expired when watched.
+            if !self.watched.is_empty() {
+                crate::node::cmd::transactions::touch_watched_key(self, key);
+            }
             true
         } else {
             false
@@ -104,8 +109,8 @@ impl Db {
         self.map.get(key)
     }
 
-    /// True if the key is stored, even past its TTL (no lazy expiry): Redis's `dictFind`.
-    pub fn has_entry(&self, key: &[u8]) -> bool {
+    /// Whether the table holds `key`, expired or not (what `dictFind` sees).
+    pub fn holds(&self, key: &[u8]) -> bool {
         self.map.contains_key(key)
     }
 

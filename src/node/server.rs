@@ -237,10 +237,8 @@ impl Server {
         let now = unix_ms();
         for db in 0..self.dbs.len() {
             let deleted = self.dbs[db].active_expire(now, 16);
-            // Like Redis 7.0, an expired key's deletion does not touch WATCHed keys: EXEC only
-            // fails for a watched key that is past its TTL but still stored.
             for k in deleted {
-                self.blocking.signal(db, &k);
+                self.signal_modified(db, &k);
             }
         }
         self.stats.ops_samples.push_back((now, self.stats.commands_processed));

@@ -4,8 +4,8 @@
 //! rejects one (unknown command, wrong arity, ...); EXEC then answers EXECABORT. WATCH follows
 //! Redis 7.0: a write to a watched key (or a FLUSH/SWAPDB that drops or replaces it) sets the
 //! watcher's `dirty_cas`, and EXEC also fails when a watched key is past its TTL but still stored,
-//! unless it already was when WATCHed. Deleting an expired key (lazily or from the cron) is not a
-//! change for WATCH.
+//! unless it already was when WATCHed. Deleting an expired key (lazily or from the cron) is a
+//! change, except for a watcher that saw the key already expired.
 
 use super::{CmdResult, Ctx, Handler};
 use crate::command;
@@ -148,27 +148,30 @@ pub fn unwatch(ctx: &mut Ctx) {
     ctx.client.shared.dirty_cas.set(false);
 }
 
-/// Redis 7.0's `touchWatchedKey`: `key` was written, so its watchers' EXEC must fail.
+/// Redis 7.0's `touchWatchedKey`: `key` was written or deleted (expiry included), so its
+/// watchers' EXEC must fail.
 ///
 /// A watcher whose key was already expired when WATCHed is special: if the key is now gone, the
-/// write changed nothing for it (it forgets the flag); if the key exists, Redis 7.0 stops marking
-/// watchers at that point (a `break` out of the loop in multi.c), which we reproduce. A client
-/// already dirty counts as unwatched, as Redis unwatches it at once.
+/// change is its (logical) deletion, which changes nothing for it; it forgets the flag and stays
+/// clean. Redis leaves the loop (a `break` in multi.c) when such a key is still stored, which it
+/// can only be when a write skipped the lazy expiry that Redis's lookups always do first; we mark
+/// that watcher dirty instead, which is what Redis shows after its expiry-then-write sequence. A
+/// client already dirty counts as unwatched, as Redis unwatches it at once.
 pub fn touch_watched_key(db: &Db, key: &[u8]) {
     if db.watched.is_empty() {
         return;
     }
     let Some(watchers) = db.watched.get(key) else { return };
+    let stored = db.holds(key);
     for w in watchers {
         if w.client.dirty_cas.get() {
             continue;
         }
         if w.expired.get() {
-            if !db.has_entry(key) {
-                w.expired.set(false);
+            w.expired.set(false);
+            if !stored {
                 continue;
             }
-            break;
         }
         w.client.dirty_cas.set(true);
     }
@@ -185,8 +188,8 @@ pub fn touch_all_watched_in_db(dbs: &[Db], emptied: usize, replaced_with: Option
     }
     let other = replaced_with.map(|r| &dbs[r]);
     for (key, watchers) in &e.watched {
-        let in_emptied = e.has_entry(key);
-        let in_other = other.is_some_and(|o| o.has_entry(key));
+        let in_emptied = e.holds(key);
+        let in_other = other.is_some_and(|o| o.holds(key));
         if !in_emptied && !in_other {
             continue;
         }
@@ -260,25 +263,31 @@ mod tests {
         let (mut srv, mut a, _) = setup();
         set_with_ttl(&mut srv, "k", -10);
         cmd(&mut srv, &mut a, "WATCH k");
-        // Lazy expiry removes it, then something signals the (now absent) key.
-        srv.dbs[0].expire_if_needed(b"k", unix_ms());
-        srv.signal_modified(0, b"k");
+        // Lazy expiry removes it and signals the deletion.
+        assert_eq!(cmd(&mut srv, &mut a, "GET k"), "$-1\r\n");
+        assert!(!a.shared.dirty_cas.get());
         cmd(&mut srv, &mut a, "MULTI");
         assert_eq!(cmd(&mut srv, &mut a, "EXEC"), "*0\r\n");
     }
 
     #[test]
-    fn writing_a_key_expired_at_watch_time_stops_marking_watchers() {
-        // Redis 7.0 leaves the watcher loop at such a watcher (multi.c `break`): neither it nor
-        // the watchers after it are marked.
+    fn lazy_expiry_of_a_watched_key_fails_exec() {
+        let (mut srv, mut a, _) = setup();
+        set_with_ttl(&mut srv, "k", 60_000);
+        cmd(&mut srv, &mut a, "WATCH k");
+        srv.dbs[0].set_expire(b"k", unix_ms() - 10);
+        assert_eq!(cmd(&mut srv, &mut a, "GET k"), "$-1\r\n");
+        assert!(a.shared.dirty_cas.get());
+    }
+
+    #[test]
+    fn writing_a_key_expired_at_watch_time_is_a_change() {
         let (mut srv, mut a, mut b) = setup();
         set_with_ttl(&mut srv, "k", -10);
         cmd(&mut srv, &mut a, "WATCH k");
-        srv.dbs[0].set_expire(b"k", unix_ms() + 60_000);
-        cmd(&mut srv, &mut b, "WATCH k");
-        srv.signal_modified(0, b"k");
-        assert!(!a.shared.dirty_cas.get());
-        assert!(!b.shared.dirty_cas.get());
+        cmd(&mut srv, &mut b, "SET k new");
+        cmd(&mut srv, &mut a, "MULTI");
+        assert_eq!(cmd(&mut srv, &mut a, "EXEC"), "*-1\r\n");
     }
 
     #[test]
