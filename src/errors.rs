@@ -71,3 +71,22 @@ pub fn proto_expected_dollar(got: u8) -> String {
 pub fn lossy(b: &[u8], max: usize) -> String {
     String::from_utf8_lossy(&b[..b.len().min(max)]).into_owned()
 }
+
+// strings/keys
+pub const DECREMENT_OVERFLOW: &str = "ERR decrement would overflow";
+pub const NAN_OR_INF: &str = "ERR increment would produce NaN or Infinity";
+pub const OFFSET_RANGE: &str = "ERR offset is out of range";
+pub const LCS_WRONGTYPE: &str = "ERR The specified keys must contain string values";
+pub const LCS_IDX_AND_LEN: &str = "ERR If you want both the length and indexes, please just use IDX.";
+pub const LCS_TOO_BIG: &str = "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len";
+pub const LCS_TOO_LONG: &str = "ERR String too long for LCS";
+pub const BIT_ARG: &str = "ERR The bit argument must be 1 or 0.";
+pub const BITOP_NOT_ARITY: &str = "ERR BITOP NOT must be called with a single source key.";
+pub const NX_XX_GT_LT: &str = "ERR NX and XX, GT or LT options at the same time are not compatible";
+pub const GT_AND_LT: &str = "ERR GT and LT options at the same time are not compatible";
+pub const INT_RANGE: &str = "ERR value is out of range, value must between -2147483648 and 2147483647";
+pub const INVALID_CURSOR: &str = "ERR invalid cursor";
+pub const LFU_NOT_SELECTED: &str = "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
+pub const LFU_SELECTED: &str = "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
+pub const INVALID_FIRST_DB: &str = "ERR invalid first DB index";
+pub const INVALID_SECOND_DB: &str = "ERR invalid second DB index";

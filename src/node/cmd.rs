@@ -131,13 +131,15 @@ pub fn execute(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[&
         Ok(c) => c,
         Err(e) => return reject(srv, client, out, None, &e, args),
     };
+    // Arity first: a bare container command (`CLIENT`) has no handler of its own but must still
+    // get Redis's "wrong number of arguments".
+    if !spec.arity_ok(args.len()) {
+        return reject(srv, client, out, Some(spec), &errors::wrong_arity(spec.name), args);
+    }
     let Some(handler) = handlers()[spec.id] else {
         let e = errors::unknown_command(args[0], &args[1..]);
         return reject(srv, client, out, None, &e, args);
     };
-    if !spec.arity_ok(args.len()) {
-        return reject(srv, client, out, Some(spec), &errors::wrong_arity(spec.name), args);
-    }
     if srv.config.requirepass.is_some() && !client.authenticated && !spec.has(flags::NO_AUTH) {
         return reject(srv, client, out, Some(spec), errors::NOAUTH, args);
     }
@@ -223,7 +225,14 @@ pub fn run_at(
     srv.record_latency("command", micros / 1000);
 }
 
-fn reject(srv: &mut Server, client: &mut Client, out: &mut Reply, spec: Option<&CommandSpec>, err: &str, args: &[&[u8]]) {
+fn reject(
+    srv: &mut Server,
+    client: &mut Client,
+    out: &mut Reply,
+    spec: Option<&CommandSpec>,
+    err: &str,
+    args: &[&[u8]],
+) {
     if let Some(s) = spec {
         srv.stats.commands[s.id].rejected += 1;
         if s.name == "exec" {

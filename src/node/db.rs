@@ -109,11 +109,6 @@ impl Db {
         self.map.get(key)
     }
 
-    /// Whether the table holds `key`, expired or not (what `dictFind` sees).
-    pub fn holds(&self, key: &[u8]) -> bool {
-        self.map.contains_key(key)
-    }
-
     pub fn contains(&mut self, key: &[u8], now: i64) -> bool {
         self.peek(key, now).is_some()
     }
@@ -256,5 +251,35 @@ impl Db {
         }
         let sum: i64 = self.expires.iter().take(n).map(|(_, &at)| (at - now).max(0)).sum();
         sum / n as i64
+    }
+}
+
+// --- added by strings/keys ---
+impl Db {
+    /// A read lookup that counts a keyspace hit or miss but leaves the access time alone
+    /// (Redis's `LOOKUP_NOTOUCH`: EXISTS, TYPE, TTL, OBJECT).
+    pub fn get_notouch(&mut self, key: &[u8], now: i64) -> Option<&Entry> {
+        self.expire_if_needed(key, now);
+        match self.map.get(key) {
+            Some(e) => {
+                self.hits += 1;
+                Some(e)
+            }
+            None => {
+                self.misses += 1;
+                None
+            }
+        }
+    }
+
+    /// Whether the table holds `key`, expired or not (what `dictFind` sees).
+    pub fn holds(&self, key: &[u8]) -> bool {
+        self.map.contains_key(key)
+    }
+
+    /// SWAPDB: exchanges the keys and their expiry times; watchers and stats stay with the index.
+    pub fn swap_contents(&mut self, other: &mut Db) {
+        std::mem::swap(&mut self.map, &mut other.map);
+        std::mem::swap(&mut self.expires, &mut other.expires);
     }
 }

@@ -160,14 +160,6 @@ impl Server {
         super::cmd::transactions::touch_all_watched_in_db(&self.dbs, db, None, unix_ms());
     }
 
-    /// SWAPDB: fails the EXEC of clients watching a key that exists in either db. Call it BEFORE
-    /// swapping.
-    pub fn signal_swapdb(&mut self, a: usize, b: usize) {
-        let now = unix_ms();
-        super::cmd::transactions::touch_all_watched_in_db(&self.dbs, a, Some(b), now);
-        super::cmd::transactions::touch_all_watched_in_db(&self.dbs, b, Some(a), now);
-    }
-
     /// Runs `f` over every client; `current` is the one whose RefCell is already borrowed.
     pub fn for_each_client(&self, current: &Client, mut f: impl FnMut(&Client)) {
         for (id, c) in &self.clients {

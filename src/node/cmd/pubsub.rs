@@ -16,7 +16,6 @@ pub const COMMANDS: &[(&str, Handler)] = &[
     ("psubscribe", psubscribe),
     ("punsubscribe", punsubscribe),
     ("publish", publish),
-    ("pubsub", pubsub),
     ("pubsub|channels", pubsub_channels),
     ("pubsub|numsub", pubsub_numsub),
     ("pubsub|numpat", pubsub_numpat),
@@ -263,11 +262,6 @@ fn publish(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// The container entry: only reached without a subcommand, which the arity check rejects first.
-fn pubsub(_ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
-    Err(crate::errors::wrong_arity("pubsub").into())
-}
-
 /// Redis's `addReplySubcommandSyntaxError`.
 fn subcommand_syntax(args: &[&[u8]]) -> CmdError {
     format!(
@@ -283,8 +277,7 @@ fn pubsub_channels(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         return Err(subcommand_syntax(args));
     }
     let pat = args.get(2).copied();
-    let names: Vec<&Vec<u8>> =
-        ctx.srv.pubsub.channels.keys().filter(|ch| pat.is_none_or(|p| matches(p, ch))).collect();
+    let names: Vec<&Vec<u8>> = ctx.srv.pubsub.channels.keys().filter(|ch| pat.is_none_or(|p| matches(p, ch))).collect();
     ctx.out.array(names.len());
     for n in names {
         ctx.out.bulk(n);

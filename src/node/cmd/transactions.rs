@@ -308,7 +308,8 @@ mod tests {
         srv.dbs[1].set(b"other", Value::Str(b"v".to_vec()), now);
         cmd(&mut srv, &mut a, "WATCH other");
         cmd(&mut srv, &mut b, "WATCH neither");
-        srv.signal_swapdb(0, 1);
+        super::touch_all_watched_in_db(&srv.dbs, 0, Some(1), unix_ms());
+        super::touch_all_watched_in_db(&srv.dbs, 1, Some(0), unix_ms());
         assert!(a.shared.dirty_cas.get());
         assert!(!b.shared.dirty_cas.get());
     }
