@@ -197,7 +197,10 @@ pub fn run_at(
     now: i64,
 ) {
     let started = Instant::now();
-    client.last_cmd = spec.name;
+    // Inside EXEC the client's last command stays EXEC (CLIENT LIST `cmd=exec`).
+    if !in_exec {
+        client.last_cmd = spec.name;
+    }
     let mark = out.len();
     let result = {
         let mut ctx = Ctx { srv, client, out, now, cmd: spec, in_exec };

@@ -53,22 +53,28 @@ fn exec(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
         ctx.out.null_array();
         return Ok(());
     }
-    let queue = ctx.client.multi.take().unwrap_or_default();
-    discard_transaction(ctx.srv, ctx.client);
-    ctx.out.array(queue.len());
+    unwatch(ctx);
+    // The queue stays in place while it runs, as in Redis: CLIENT INFO inside EXEC shows the
+    // transaction (`flags=x multi=N`) and `cmd=exec`.
+    let n = ctx.client.multi.as_ref().map_or(0, |q| q.len());
+    ctx.out.array(n);
     let now = ctx.now;
-    for queued in &queue {
-        let argv = queued.argv();
+    for i in 0..n {
+        let args = ctx.client.multi.as_mut().and_then(|q| q.get_mut(i)).map(|c| std::mem::take(&mut c.args));
+        let args = args.unwrap_or_default();
+        let argv: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
         // Every queued command resolved to a handler when it was queued.
-        let found = command::resolve(&argv).ok().and_then(|spec| Some((spec, super::handler_of(spec)?)));
+        let found = (!argv.is_empty())
+            .then(|| command::resolve(&argv).ok())
+            .flatten()
+            .and_then(|spec| Some((spec, super::handler_of(spec)?)));
         match found {
             // Like Redis, the commands see the time EXEC started: nothing expires halfway through.
             Some((spec, handler)) => super::run_at(ctx.srv, ctx.client, ctx.out, spec, handler, &argv, true, now),
-            None => ctx.out.error(&errors::unknown_command(argv[0], &argv[1..])),
+            None => ctx.out.error(&errors::unknown_command(argv.first().copied().unwrap_or(b""), &[])),
         }
     }
-    // CLIENT LIST shows EXEC as the last command, not the last queued one.
-    ctx.client.last_cmd = ctx.cmd.name;
+    discard_transaction(ctx.srv, ctx.client);
     Ok(())
 }
 
@@ -324,6 +330,18 @@ mod tests {
         assert_eq!(srv.dbs[0].watched.get(&b"y"[..]).map(|v| v.len()), Some(1));
         super::unwatch_all(&mut srv, &b);
         assert!(srv.dbs[0].watched.is_empty());
+    }
+
+    #[test]
+    fn exec_runs_the_queue_and_ends_the_transaction() {
+        let (mut srv, mut a, _) = setup();
+        cmd(&mut srv, &mut a, "WATCH w");
+        cmd(&mut srv, &mut a, "MULTI");
+        cmd(&mut srv, &mut a, "SET k 1");
+        cmd(&mut srv, &mut a, "GET k");
+        assert_eq!(cmd(&mut srv, &mut a, "EXEC"), "*2\r\n+OK\r\n$1\r\n1\r\n");
+        assert!(a.multi.is_none() && a.watched.is_empty() && srv.dbs[0].watched.is_empty());
+        assert_eq!(a.last_cmd, "exec");
     }
 
     #[test]
