@@ -90,3 +90,86 @@ pub const LFU_NOT_SELECTED: &str = "ERR An LFU maxmemory policy is not selected,
 pub const LFU_SELECTED: &str = "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
 pub const INVALID_FIRST_DB: &str = "ERR invalid first DB index";
 pub const INVALID_SECOND_DB: &str = "ERR invalid second DB index";
+
+// server
+pub const MONITOR_DENY_BLOCKING: &str = "ERR MONITOR isn't allowed for DENY BLOCKING client";
+pub const SHUTDOWN_NOT_IN_PROGRESS: &str = "ERR No shutdown in progress.";
+pub const SHUTDOWN_DENY_BLOCKING: &str = "ERR SHUTDOWN without NOW or ABORT isn't allowed for DENY BLOCKING client";
+pub const SHUTDOWN_SAVE_FAILED: &str = "ERR Errors trying to SHUTDOWN. Check logs.";
+pub const SLOWLOG_COUNT: &str = "ERR count should be greater than or equal to -1";
+pub const GETKEYS_INVALID_COMMAND: &str = "ERR Invalid command specified";
+pub const GETKEYS_NO_KEYS: &str = "ERR The command has no key arguments";
+pub const GETKEYS_ARITY: &str = "ERR Invalid number of arguments specified for command";
+pub const GETKEYS_INVALID_ARGS: &str = "ERR Invalid arguments specified for command";
+pub const CLIENT_NAME_CHARS: &str = "ERR Client names cannot contain spaces, newlines or special characters.";
+pub const NO_SUCH_CLIENT: &str = "ERR No such client";
+pub const CLIENT_ID_NOT_POSITIVE: &str = "ERR client-id should be greater than 0";
+pub const INVALID_CLIENT_ID: &str = "ERR Invalid client ID";
+
+/// `ERR unknown subcommand or wrong number of arguments for 'get'. Try SLOWLOG HELP.`
+pub fn subcommand_syntax(cmd: &[u8], sub: &[u8]) -> String {
+    format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
+        lossy(sub, 128),
+        String::from_utf8_lossy(cmd).to_ascii_uppercase()
+    )
+}
+
+pub fn config_set_unknown(name: &[u8]) -> String {
+    format!("ERR Unknown option or number of arguments for CONFIG SET - '{}'", lossy(name, usize::MAX))
+}
+
+/// `name` is the option as typed (immutable, duplicate) or as registered (a bad value).
+pub fn config_set_failed(name: &str, why: &str) -> String {
+    format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}")
+}
+
+pub fn unknown_client_type(name: &[u8]) -> String {
+    format!("ERR Unknown client type '{}'", lossy(name, usize::MAX))
+}
+
+pub fn no_such_user(name: &[u8]) -> String {
+    format!("ERR No such user '{}'", lossy(name, usize::MAX))
+}
+
+pub fn client_setinfo_option(attr: &[u8]) -> String {
+    format!("ERR Unrecognized option '{}'", lossy(attr, usize::MAX))
+}
+
+pub fn client_setinfo_chars(attr: &[u8]) -> String {
+    format!("ERR {} cannot contain spaces, newlines or special characters.", lossy(attr, usize::MAX))
+}
+// hashes/sets
+pub const HASH_NOT_INTEGER: &str = "ERR hash value is not an integer";
+pub const HASH_NOT_FLOAT: &str = "ERR hash value is not a float";
+pub const NAN_OR_INFINITY: &str = "ERR value is NaN or Infinity";
+pub const INCR_NAN_OR_INFINITY: &str = "ERR increment would produce NaN or Infinity";
+/// HRANDFIELD / SRANDMEMBER count of i64::MIN (Redis's `getRangeLongFromObjectOrReply` text).
+pub const RANDOM_COUNT_RANGE: &str =
+    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
+pub const VALUE_OUT_OF_RANGE: &str = "ERR value is out of range";
+pub const NUMKEYS_NOT_POSITIVE: &str = "ERR numkeys should be greater than 0";
+pub const NUMKEYS_TOO_MANY: &str = "ERR Number of keys can't be greater than number of args";
+pub const LIMIT_NEGATIVE: &str = "ERR LIMIT can't be negative";
+// zsets
+pub const ZSET_XX_NX: &str = "ERR XX and NX options at the same time are not compatible";
+pub const ZSET_GT_LT_NX: &str = "ERR GT, LT, and/or NX options at the same time are not compatible";
+pub const ZSET_INCR_PAIR: &str = "ERR INCR option supports a single increment-element pair";
+pub const ZSET_NAN: &str = "ERR resulting score is not a number (NaN)";
+pub const ZSET_MINMAX_FLOAT: &str = "ERR min or max is not a float";
+pub const ZSET_MINMAX_LEX: &str = "ERR min or max not valid string range item";
+pub const ZSET_LIMIT_NEEDS_BY: &str =
+    "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX";
+pub const ZSET_WITHSCORES_BYLEX: &str = "ERR syntax error, WITHSCORES not supported in combination with BYLEX";
+pub const ZSET_WEIGHT_FLOAT: &str = "ERR weight value is not a float";
+pub const ZSET_LIMIT_NEGATIVE: &str = "ERR LIMIT can't be negative";
+pub const ZSET_NUMKEYS: &str = "ERR numkeys should be greater than 0";
+pub const ZSET_COUNT: &str = "ERR count should be greater than 0";
+pub const ZSET_RANDMEMBER_RANGE: &str =
+    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
+pub const ZSET_OUT_OF_RANGE: &str = "ERR value is out of range";
+
+/// ZUNION/ZINTER/ZDIFF(STORE)/ZINTERCARD with numkeys < 1; `name` is the command's table name.
+pub fn zset_no_keys(name: &str) -> String {
+    format!("ERR at least 1 input key is needed for '{name}' command")
+}

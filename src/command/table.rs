@@ -5,7 +5,7 @@ use super::flags::*;
 use super::{BeginSearch, CommandSpec, FindKeys, KeySpec};
 
 /// Number of entries, subcommands included (ids are 0..COUNT).
-pub const COUNT: usize = 206;
+pub const COUNT: usize = 207;
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
@@ -2972,6 +2972,24 @@ pub static COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         id: 164,
+        name: "zrevrange",
+        arity: -4,
+        flags: &["readonly"],
+        bits: READONLY,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: &["@read", "@sortedset", "@slow"],
+        tips: &[],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
+        subcommands: &[],
+    },
+    CommandSpec {
+        id: 165,
         name: "multi",
         arity: 1,
         flags: &["noscript", "loading", "stale", "fast", "allow_busy"],
@@ -2985,7 +3003,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 165,
+        id: 166,
         name: "exec",
         arity: 1,
         flags: &["noscript", "loading", "stale", "skip_slowlog"],
@@ -2999,7 +3017,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 166,
+        id: 167,
         name: "discard",
         arity: 1,
         flags: &["noscript", "loading", "stale", "fast", "allow_busy"],
@@ -3013,7 +3031,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 167,
+        id: 168,
         name: "watch",
         arity: -2,
         flags: &["noscript", "loading", "stale", "fast", "allow_busy"],
@@ -3031,7 +3049,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 168,
+        id: 169,
         name: "unwatch",
         arity: 1,
         flags: &["noscript", "loading", "stale", "fast", "allow_busy"],
@@ -3045,7 +3063,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 169,
+        id: 170,
         name: "subscribe",
         arity: -2,
         flags: &["pubsub", "noscript", "loading", "stale"],
@@ -3059,7 +3077,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 170,
+        id: 171,
         name: "unsubscribe",
         arity: -1,
         flags: &["pubsub", "noscript", "loading", "stale"],
@@ -3073,7 +3091,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 171,
+        id: 172,
         name: "psubscribe",
         arity: -2,
         flags: &["pubsub", "noscript", "loading", "stale"],
@@ -3087,7 +3105,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 172,
+        id: 173,
         name: "punsubscribe",
         arity: -1,
         flags: &["pubsub", "noscript", "loading", "stale"],
@@ -3101,7 +3119,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 173,
+        id: 174,
         name: "publish",
         arity: 3,
         flags: &["pubsub", "loading", "stale", "fast"],
@@ -3115,7 +3133,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 174,
+        id: 175,
         name: "pubsub",
         arity: -2,
         flags: &[],
@@ -3128,7 +3146,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         key_specs: &[],
         subcommands: &[
             CommandSpec {
-                id: 175,
+                id: 176,
                 name: "pubsub|channels",
                 arity: -2,
                 flags: &["pubsub", "loading", "stale"],
@@ -3142,7 +3160,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 subcommands: &[],
             },
             CommandSpec {
-                id: 176,
+                id: 177,
                 name: "pubsub|numsub",
                 arity: -2,
                 flags: &["pubsub", "loading", "stale"],
@@ -3156,7 +3174,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 subcommands: &[],
             },
             CommandSpec {
-                id: 177,
+                id: 178,
                 name: "pubsub|numpat",
                 arity: 2,
                 flags: &["pubsub", "loading", "stale"],
@@ -3170,7 +3188,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 subcommands: &[],
             },
             CommandSpec {
-                id: 178,
+                id: 179,
                 name: "pubsub|help",
                 arity: 2,
                 flags: &["loading", "stale"],
@@ -3186,7 +3204,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         ],
     },
     CommandSpec {
-        id: 179,
+        id: 180,
         name: "info",
         arity: -1,
         flags: &["loading", "stale"],
@@ -3200,7 +3218,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 180,
+        id: 181,
         name: "config",
         arity: -2,
         flags: &[],
@@ -3213,7 +3231,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         key_specs: &[],
         subcommands: &[
             CommandSpec {
-                id: 181,
+                id: 182,
                 name: "config|get",
                 arity: -3,
                 flags: &["admin", "noscript", "loading", "stale"],
@@ -3227,7 +3245,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 subcommands: &[],
             },
             CommandSpec {
-                id: 182,
+                id: 183,
                 name: "config|set",
                 arity: -4,
                 flags: &["admin", "noscript", "loading", "stale"],
@@ -3241,7 +3259,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 subcommands: &[],
             },
             CommandSpec {
-                id: 183,
+                id: 184,
                 name: "config|resetstat",
                 arity: 2,
                 flags: &["admin", "noscript", "loading", "stale"],
@@ -3255,7 +3273,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 subcommands: &[],
             },
             CommandSpec {
-                id: 184,
+                id: 185,
                 name: "config|help",
                 arity: 2,
                 flags: &["loading", "stale"],
@@ -3271,7 +3289,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         ],
     },
     CommandSpec {
-        id: 185,
+        id: 186,
         name: "time",
         arity: 1,
         flags: &["loading", "stale", "fast"],
@@ -3285,7 +3303,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 186,
+        id: 187,
         name: "slowlog",
         arity: -2,
         flags: &[],
@@ -3298,7 +3316,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         key_specs: &[],
         subcommands: &[
             CommandSpec {
-                id: 187,
+                id: 188,
                 name: "slowlog|get",
                 arity: -2,
                 flags: &["admin", "loading", "stale"],
@@ -3312,7 +3330,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 subcommands: &[],
             },
             CommandSpec {
-                id: 188,
+                id: 189,
                 name: "slowlog|len",
                 arity: 2,
                 flags: &["admin", "loading", "stale"],
@@ -3326,7 +3344,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 subcommands: &[],
             },
             CommandSpec {
-                id: 189,
+                id: 190,
                 name: "slowlog|reset",
                 arity: 2,
                 flags: &["admin", "loading", "stale"],
@@ -3340,7 +3358,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 subcommands: &[],
             },
             CommandSpec {
-                id: 190,
+                id: 191,
                 name: "slowlog|help",
                 arity: 2,
                 flags: &["loading", "stale"],
@@ -3356,7 +3374,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         ],
     },
     CommandSpec {
-        id: 191,
+        id: 192,
         name: "monitor",
         arity: 1,
         flags: &["admin", "noscript", "loading", "stale"],
@@ -3370,7 +3388,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 192,
+        id: 193,
         name: "shutdown",
         arity: -1,
         flags: &["admin", "noscript", "loading", "stale", "no_multi", "allow_busy"],
@@ -3384,7 +3402,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 193,
+        id: 194,
         name: "latency",
         arity: -2,
         flags: &[],
@@ -3397,7 +3415,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         key_specs: &[],
         subcommands: &[
             CommandSpec {
-                id: 194,
+                id: 195,
                 name: "latency|latest",
                 arity: 2,
                 flags: &["admin", "noscript", "loading", "stale"],
@@ -3411,7 +3429,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 subcommands: &[],
             },
             CommandSpec {
-                id: 195,
+                id: 196,
                 name: "latency|history",
                 arity: 3,
                 flags: &["admin", "noscript", "loading", "stale"],
@@ -3425,7 +3443,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 subcommands: &[],
             },
             CommandSpec {
-                id: 196,
+                id: 197,
                 name: "latency|reset",
                 arity: -2,
                 flags: &["admin", "noscript", "loading", "stale"],
@@ -3439,7 +3457,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 subcommands: &[],
             },
             CommandSpec {
-                id: 197,
+                id: 198,
                 name: "latency|help",
                 arity: 2,
                 flags: &["loading", "stale"],
@@ -3455,7 +3473,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         ],
     },
     CommandSpec {
-        id: 198,
+        id: 199,
         name: "command",
         arity: -1,
         flags: &["loading", "stale"],
@@ -3468,7 +3486,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         key_specs: &[],
         subcommands: &[
             CommandSpec {
-                id: 199,
+                id: 200,
                 name: "command|count",
                 arity: 2,
                 flags: &["loading", "stale"],
@@ -3482,7 +3500,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 subcommands: &[],
             },
             CommandSpec {
-                id: 200,
+                id: 201,
                 name: "command|list",
                 arity: -2,
                 flags: &["loading", "stale"],
@@ -3496,7 +3514,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 subcommands: &[],
             },
             CommandSpec {
-                id: 201,
+                id: 202,
                 name: "command|info",
                 arity: -2,
                 flags: &["loading", "stale"],
@@ -3510,7 +3528,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 subcommands: &[],
             },
             CommandSpec {
-                id: 202,
+                id: 203,
                 name: "command|getkeys",
                 arity: -4,
                 flags: &["loading", "stale"],
@@ -3524,7 +3542,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 subcommands: &[],
             },
             CommandSpec {
-                id: 203,
+                id: 204,
                 name: "command|docs",
                 arity: -2,
                 flags: &["loading", "stale"],
@@ -3538,7 +3556,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 subcommands: &[],
             },
             CommandSpec {
-                id: 204,
+                id: 205,
                 name: "command|help",
                 arity: 2,
                 flags: &["loading", "stale"],
@@ -3554,7 +3572,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         ],
     },
     CommandSpec {
-        id: 205,
+        id: 206,
         name: "lastsave",
         arity: 1,
         flags: &["loading", "stale", "fast"],

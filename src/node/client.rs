@@ -170,6 +170,9 @@ impl Client {
         if self.shared.dirty_cas.get() {
             flags.push('d');
         }
+        if self.close_after_reply {
+            flags.push('c');
+        }
         if self.no_evict {
             flags.push('e');
         }
@@ -178,9 +181,12 @@ impl Client {
         }
         let name = self.name.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
         let multi = self.multi.as_ref().map(|q| q.len() as i64).unwrap_or(-1);
-        let obl = self.shared.outbox_len();
+        // Replies others queued for this client (published messages, MONITOR lines) are its
+        // pending output; Redis shows a client with pending output as readable and writable.
+        let pending = self.shared.outbox_len();
+        let events = if pending > 0 { "rw" } else { "r" };
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl={} oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll={} omem={} tot-mem={} events={} cmd={} user=default redir=-1 resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -193,7 +199,10 @@ impl Client {
             self.subs.len(),
             self.psubs.len(),
             multi,
-            obl,
+            (pending > 0) as u8,
+            pending,
+            1024 + pending,
+            events,
             self.last_cmd,
             if self.resp3 { 3 } else { 2 },
         )

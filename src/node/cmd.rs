@@ -206,7 +206,11 @@ pub fn run_at(
         let mut ctx = Ctx { srv, client, out, now, cmd: spec, in_exec };
         handler(&mut ctx, args)
     };
-    let micros = started.elapsed().as_micros() as u64;
+    let elapsed = started.elapsed();
+    let micros = elapsed.as_micros() as u64;
+    if srv.config.latency_tracking && client.blocked.is_none() {
+        srv.stats.record_histogram(spec.id, elapsed.as_nanos() as u64);
+    }
     let stat = &mut srv.stats.commands[spec.id];
     stat.calls += 1;
     stat.usec += micros;

@@ -35,6 +35,113 @@ pub struct Stats {
     pub commands: Vec<CommandStat>,
     /// (time ms, commands processed) samples for instantaneous_ops_per_sec.
     pub ops_samples: VecDeque<(i64, u64)>,
+    /// (time ms, net input bytes, net output bytes) samples for instantaneous_*_kbps.
+    pub net_samples: VecDeque<(i64, u64, u64)>,
+    /// Per-command latency histograms (INFO latencystats), allocated on a command's first call.
+    pub latency_hist: Vec<Option<Box<Histogram>>>,
+}
+
+impl Stats {
+    /// Records one call's duration in the command's latency histogram.
+    pub fn record_histogram(&mut self, id: usize, nanos: u64) {
+        if let Some(slot) = self.latency_hist.get_mut(id) {
+            slot.get_or_insert_with(|| Box::new(Histogram::new())).record(nanos);
+        }
+    }
+
+    /// CONFIG RESETSTAT: every counter INFO reports, back to zero.
+    pub fn reset(&mut self) {
+        let n = self.commands.len();
+        *self = Stats {
+            commands: vec![CommandStat::default(); n],
+            latency_hist: (0..n).map(|_| None).collect(),
+            ..Default::default()
+        };
+    }
+}
+
+/// Redis's per-command latency histogram: an HDR histogram of nanoseconds from 1 ns to 1 s with
+/// two significant digits, so percentiles print exactly as Redis's `latency_percentiles_usec_*`.
+#[derive(Debug, Clone)]
+pub struct Histogram {
+    counts: Vec<u64>,
+    total: u64,
+}
+
+impl Histogram {
+    /// 2 significant figures: 256 sub-buckets, half of them per bucket after the first.
+    const SUB_HALF_MAG: u32 = 7;
+    const SUB_HALF: i64 = 128;
+    const SUB_MASK: u64 = 255;
+    /// Buckets needed to reach 1e9 (1 s) with 256 sub-buckets.
+    const BUCKETS: usize = 23;
+    pub const MAX: u64 = 1_000_000_000;
+
+    pub fn new() -> Self {
+        Histogram { counts: vec![0; (Self::BUCKETS + 1) * Self::SUB_HALF as usize], total: 0 }
+    }
+
+    fn bucket_of(v: u64) -> i64 {
+        (64 - (v | Self::SUB_MASK).leading_zeros() as i64) - (Self::SUB_HALF_MAG as i64 + 1)
+    }
+
+    fn index_of(v: u64) -> usize {
+        let b = Self::bucket_of(v);
+        let sub = (v >> b) as i64;
+        (((b + 1) << Self::SUB_HALF_MAG) + (sub - Self::SUB_HALF)) as usize
+    }
+
+    fn value_at_index(i: usize) -> u64 {
+        let mut b = (i as i64 >> Self::SUB_HALF_MAG) - 1;
+        let mut sub = (i as i64 & (Self::SUB_HALF - 1)) + Self::SUB_HALF;
+        if b < 0 {
+            sub -= Self::SUB_HALF;
+            b = 0;
+        }
+        (sub as u64) << b
+    }
+
+    fn highest_equivalent(v: u64) -> u64 {
+        let b = Self::bucket_of(v);
+        let sub = (v >> b) as i64;
+        let adjusted = if sub >= 2 * Self::SUB_HALF { b + 1 } else { b };
+        let lowest = (sub as u64) << b;
+        lowest + (1u64 << adjusted) - 1
+    }
+
+    pub fn record(&mut self, nanos: u64) {
+        let v = nanos.clamp(1, Self::MAX);
+        if let Some(c) = self.counts.get_mut(Self::index_of(v)) {
+            *c += 1;
+            self.total += 1;
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// `hdr_value_at_percentile`.
+    pub fn value_at_percentile(&self, p: f64) -> u64 {
+        let p = p.min(100.0);
+        let want = (((p / 100.0) * self.total as f64) + 0.5) as u64;
+        let want = want.max(1);
+        let mut seen = 0;
+        for (i, &c) in self.counts.iter().enumerate() {
+            seen += c;
+            if seen >= want {
+                let v = Self::value_at_index(i);
+                return if p == 0.0 { v } else { Self::highest_equivalent(v) };
+            }
+        }
+        0
+    }
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -108,6 +215,12 @@ pub struct Server {
     pub shutdown: Rc<tokio::sync::Notify>,
     pub shutting_down: bool,
     pub config_file: Option<String>,
+    /// Replication id INFO reports (this node is always a master with no history).
+    pub master_replid: String,
+    /// Highest resident memory seen (INFO used_memory_peak).
+    pub memory_peak: u64,
+    /// Resident memory when the server was created (INFO used_memory_startup).
+    pub memory_startup: u64,
 }
 
 pub fn unix_ms() -> i64 {
@@ -121,17 +234,24 @@ pub fn unix_us() -> i64 {
 impl Server {
     pub fn new(config: Config) -> Self {
         let dbs = (0..config.databases).map(|_| Db::new()).collect();
-        let run_id: String = {
+        let hex40 = || -> String {
             use rand::Rng;
             let mut r = rand::thread_rng();
             (0..40).map(|_| char::from_digit(r.gen_range(0..16), 16).expect("hex digit")).collect()
         };
+        let run_id = hex40();
+        let master_replid = hex40();
+        let config_file = config.config_file.clone();
         Server {
             config,
             dbs,
             clients: BTreeMap::new(),
             next_client_id: 1,
-            stats: Stats { commands: vec![CommandStat::default(); COUNT], ..Default::default() },
+            stats: Stats {
+                commands: vec![CommandStat::default(); COUNT],
+                latency_hist: (0..COUNT).map(|_| None).collect(),
+                ..Default::default()
+            },
             pubsub: PubSub::default(),
             blocking: Blocking::default(),
             monitors: Vec::new(),
@@ -144,7 +264,10 @@ impl Server {
             tcp_port: 0,
             shutdown: Rc::new(tokio::sync::Notify::new()),
             shutting_down: false,
-            config_file: None,
+            config_file,
+            master_replid,
+            memory_peak: 0,
+            memory_startup: super::cmd::server::sys::rss_bytes(),
         }
     }
 
@@ -237,11 +360,27 @@ impl Server {
         while self.stats.ops_samples.len() > 16 {
             self.stats.ops_samples.pop_front();
         }
+        self.stats.net_samples.push_back((now, self.stats.net_input_bytes, self.stats.net_output_bytes));
+        while self.stats.net_samples.len() > 16 {
+            self.stats.net_samples.pop_front();
+        }
+        self.memory_peak = self.memory_peak.max(super::cmd::server::sys::rss_bytes());
+    }
+
+    /// Input and output rates in KB/s over the recent samples (INFO instantaneous_*_kbps).
+    pub fn instantaneous_kbps(&self) -> (f64, f64) {
+        match (self.stats.net_samples.front(), self.stats.net_samples.back()) {
+            (Some(a), Some(b)) if b.0 > a.0 => {
+                let secs = (b.0 - a.0) as f64 / 1000.0;
+                (b.1.saturating_sub(a.1) as f64 / 1024.0 / secs, b.2.saturating_sub(a.2) as f64 / 1024.0 / secs)
+            }
+            _ => (0.0, 0.0),
+        }
     }
 
     pub fn instantaneous_ops(&self) -> u64 {
         match (self.stats.ops_samples.front(), self.stats.ops_samples.back()) {
-            (Some(a), Some(b)) if b.0 > a.0 => (b.1 - a.1) * 1000 / (b.0 - a.0) as u64,
+            (Some(a), Some(b)) if b.0 > a.0 => b.1.saturating_sub(a.1) * 1000 / (b.0 - a.0) as u64,
             _ => 0,
         }
     }

@@ -2,8 +2,6 @@
 //! Parsing and error order follow Redis 7.0's t_string.c and bitops.c, since a client sees
 //! which error wins when several arguments are wrong.
 
-pub mod ldouble;
-
 use super::util::{int, is};
 use super::{CmdError, CmdResult, Ctx, Handler};
 use crate::errors;
@@ -405,12 +403,13 @@ fn incrbyfloat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let old = match db.get_mut(key, now) {
         None => None,
         Some(e) => match &e.value {
-            Value::Str(s) => Some(ldouble::parse(s).ok_or(CmdError::from(errors::NOT_FLOAT))?),
+            Value::Str(s) => Some(super::util::ldouble::parse(s).ok_or(CmdError::from(errors::NOT_FLOAT))?),
             _ => return Err(errors::WRONGTYPE.into()),
         },
     };
-    let by = ldouble::parse(args[2]).ok_or(CmdError::from(errors::NOT_FLOAT))?;
-    let text = ldouble::incr(old.unwrap_or(ldouble::Parsed::ZERO), by).ok_or(CmdError::from(errors::NAN_OR_INF))?;
+    let by = super::util::ldouble::parse(args[2]).ok_or(CmdError::from(errors::NOT_FLOAT))?;
+    let text = super::util::ldouble::incr(old.unwrap_or(super::util::ldouble::Parsed::ZERO), by)
+        .ok_or(CmdError::from(errors::NAN_OR_INF))?;
     let exists = old.is_some();
     if exists {
         db.set_keep_ttl(key, Value::Str(text.as_bytes().to_vec()), now);

@@ -1,5 +1,7 @@
 //! Argument parsing shared by command families, with Redis's exact acceptance rules.
 
+pub mod ldouble;
+
 use super::CmdError;
 use crate::errors;
 use crate::resp::request::parse_i64;
