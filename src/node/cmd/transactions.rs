@@ -345,6 +345,29 @@ mod tests {
     }
 
     #[test]
+    fn inside_exec_the_client_is_still_in_its_transaction() {
+        let (mut srv, mut a, _) = setup();
+        cmd(&mut srv, &mut a, "MULTI");
+        cmd(&mut srv, &mut a, "SET k 1");
+        cmd(&mut srv, &mut a, "CLIENT INFO");
+        let reply = cmd(&mut srv, &mut a, "EXEC");
+        assert!(reply.contains(" flags=x ") && reply.contains(" multi=2 ") && reply.contains(" cmd=exec "), "{reply}");
+    }
+
+    #[test]
+    fn monitors_see_queued_commands_before_exec() {
+        let (mut srv, mut a, m) = setup();
+        srv.monitors.push(m.shared.clone());
+        cmd(&mut srv, &mut a, "MULTI");
+        cmd(&mut srv, &mut a, "SET k 1");
+        cmd(&mut srv, &mut a, "EXEC");
+        cmd(&mut srv, &mut a, "EXEC x");
+        let fed = String::from_utf8_lossy(&m.shared.outbox.borrow()).into_owned();
+        let cmds: Vec<&str> = fed.lines().filter_map(|l| l.split("] ").nth(1)).collect();
+        assert_eq!(cmds, ["\"MULTI\"", "\"SET\" \"k\" \"1\"", "\"EXEC\"", "\"EXEC\" \"x\""]);
+    }
+
+    #[test]
     fn aborted_transaction_stops_queueing() {
         let (mut srv, mut a, _) = setup();
         cmd(&mut srv, &mut a, "MULTI");
