@@ -91,7 +91,8 @@ pub struct Client {
     pub multi_error: bool,
     pub watched: Vec<(usize, Box<[u8]>)>,
     pub subs: BTreeSet<Vec<u8>>,
-    pub psubs: BTreeSet<Vec<u8>>,
+    /// Patterns in subscription order: PUNSUBSCRIBE without arguments replies in that order.
+    pub psubs: indexmap::IndexSet<Vec<u8>>,
     /// Set by a blocking command that found nothing; the session parks the client.
     pub blocked: Option<Blocked>,
     pub monitor: bool,
@@ -128,7 +129,7 @@ impl Client {
             multi_error: false,
             watched: Vec::new(),
             subs: BTreeSet::new(),
-            psubs: BTreeSet::new(),
+            psubs: indexmap::IndexSet::new(),
             blocked: None,
             monitor: false,
             no_evict: false,

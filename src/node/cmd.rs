@@ -129,19 +129,19 @@ fn runs_in_multi(name: &str) -> bool {
 pub fn execute(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[&[u8]]) {
     let spec = match command::resolve(args) {
         Ok(c) => c,
-        Err(e) => return reject(srv, client, out, None, &e),
+        Err(e) => return reject(srv, client, out, None, &e, args),
     };
     // Arity first: a bare container command (`CLIENT`) has no handler of its own but must still
     // get Redis's "wrong number of arguments".
     if !spec.arity_ok(args.len()) {
-        return reject(srv, client, out, Some(spec), &errors::wrong_arity(spec.name));
+        return reject(srv, client, out, Some(spec), &errors::wrong_arity(spec.name), args);
     }
     let Some(handler) = handlers()[spec.id] else {
         let e = errors::unknown_command(args[0], &args[1..]);
-        return reject(srv, client, out, None, &e);
+        return reject(srv, client, out, None, &e, args);
     };
     if srv.config.requirepass.is_some() && !client.authenticated && !spec.has(flags::NO_AUTH) {
-        return reject(srv, client, out, Some(spec), errors::NOAUTH);
+        return reject(srv, client, out, Some(spec), errors::NOAUTH, args);
     }
     let top = spec.name.split('|').next().unwrap_or(spec.name);
     if client.in_pubsub_mode() && !allowed_in_pubsub(top) {
@@ -149,13 +149,17 @@ pub fn execute(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[&
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
             spec.name
         );
-        return reject(srv, client, out, Some(spec), &e);
+        return reject(srv, client, out, Some(spec), &e, args);
     }
     if client.multi.is_some() && !runs_in_multi(top) {
         if spec.has(flags::NO_MULTI) {
-            return reject(srv, client, out, Some(spec), "ERR Command not allowed inside a transaction");
+            return reject(srv, client, out, Some(spec), "ERR Command not allowed inside a transaction", args);
         }
-        client.multi.as_mut().expect("in multi").push(OwnedCommand::new(args));
+        // Like Redis 7.0, a transaction already doomed (a queueing error, a touched WATCH) keeps
+        // answering QUEUED but stores nothing.
+        if !client.multi_error && !client.shared.dirty_cas.get() {
+            client.multi.as_mut().expect("in multi").push(OwnedCommand::new(args));
+        }
         out.queued();
         return;
     }
@@ -176,12 +180,27 @@ pub fn run(
     args: &[&[u8]],
     in_exec: bool,
 ) {
-    if !srv.monitors.is_empty() && !spec.has(flags::ADMIN) && !spec.has(flags::SKIP_MONITOR) {
-        super::cmd::server::feed_monitors(srv, client, args);
-    }
+    run_at(srv, client, out, spec, handler, args, in_exec, unix_ms());
+}
+
+/// `run` with the command's clock given: commands inside EXEC all see the time EXEC started, as
+/// in Redis, so no key expires halfway through a transaction.
+#[allow(clippy::too_many_arguments)]
+pub fn run_at(
+    srv: &mut Server,
+    client: &mut Client,
+    out: &mut Reply,
+    spec: &'static CommandSpec,
+    handler: Handler,
+    args: &[&[u8]],
+    in_exec: bool,
+    now: i64,
+) {
     let started = Instant::now();
-    let now = unix_ms();
-    client.last_cmd = spec.name;
+    // Inside EXEC the client's last command stays EXEC (CLIENT LIST `cmd=exec`).
+    if !in_exec {
+        client.last_cmd = spec.name;
+    }
     let mark = out.len();
     let result = {
         let mut ctx = Ctx { srv, client, out, now, cmd: spec, in_exec };
@@ -202,15 +221,40 @@ pub fn run(
         count_error(srv, &e.0);
         out.error(&e.0);
     }
+    // Monitors see a command once it ran (Redis 7.0's `call`): the commands of a transaction
+    // come before its EXEC.
+    if !srv.monitors.is_empty() && !spec.has(flags::ADMIN) && !spec.has(flags::SKIP_MONITOR) {
+        super::cmd::server::feed_monitors(srv, client, args);
+    }
     if !spec.has(flags::SKIP_SLOWLOG) && client.blocked.is_none() {
         srv.record_slowlog(micros, args, client);
     }
     srv.record_latency("command", micros / 1000);
 }
 
-fn reject(srv: &mut Server, client: &mut Client, out: &mut Reply, spec: Option<&CommandSpec>, err: &str) {
+fn reject(
+    srv: &mut Server,
+    client: &mut Client,
+    out: &mut Reply,
+    spec: Option<&CommandSpec>,
+    err: &str,
+    args: &[&[u8]],
+) {
     if let Some(s) = spec {
         srv.stats.commands[s.id].rejected += 1;
+        if s.name == "exec" {
+            // Redis's `execCommandAbort`: a rejected EXEC ends the transaction (or just the
+            // WATCHes) and says why.
+            transactions::discard_transaction(srv, client);
+            let why = err.strip_prefix("ERR ").unwrap_or(err);
+            let e = format!("EXECABORT Transaction discarded because of: {why}");
+            count_error(srv, &e);
+            out.error(&e);
+            if !srv.monitors.is_empty() {
+                server::feed_monitors(srv, client, args);
+            }
+            return;
+        }
     }
     if client.multi.is_some() {
         client.multi_error = true;

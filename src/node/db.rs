@@ -6,6 +6,7 @@
 
 use super::dict::Dict;
 use super::types::Value;
+use std::cell::Cell;
 use std::rc::Rc;
 
 pub type Key = Box<[u8]>;
@@ -24,12 +25,20 @@ pub fn lru_clock(now_ms: i64) -> u32 {
     (now_ms / 1000) as u32
 }
 
+/// One client's WATCH of one key.
+pub struct Watcher {
+    pub client: Rc<super::client::ClientShared>,
+    /// The key was stored but already past its TTL when WATCHed. Redis 7.0 then treats the key's
+    /// deletion as no change, and EXEC does not fail for it having expired.
+    pub expired: Cell<bool>,
+}
+
 #[derive(Default)]
 pub struct Db {
     map: Dict<Entry>,
     expires: Dict<i64>,
-    /// Clients WATCHing a key; their `dirty` flag is set when it changes.
-    pub watched: hashbrown::HashMap<Key, Vec<Rc<super::client::ClientShared>>>,
+    /// Clients WATCHing a key, in WATCH order; their `dirty_cas` flag is set when it changes.
+    pub watched: hashbrown::HashMap<Key, Vec<Watcher>>,
     pub hits: u64,
     pub misses: u64,
     pub expired: u64,
@@ -59,6 +68,11 @@ impl Db {
         if self.is_expired(key, now) {
             self.remove(key);
             self.expired += 1;
+            // Redis signals the deletion: a WATCH of the key fails, unless the key was already
+            // expired when watched.
+            if !self.watched.is_empty() {
+                crate::node::cmd::transactions::touch_watched_key(self, key);
+            }
             true
         } else {
             false

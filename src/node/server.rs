@@ -273,17 +273,14 @@ impl Server {
 
     /// A key changed: WATCHers must fail their EXEC, blocked clients may be served.
     pub fn signal_modified(&mut self, db: usize, key: &[u8]) {
-        if let Some(ws) = self.dbs[db].watched.get(key) {
-            ws.iter().for_each(|w| w.dirty_cas.set(true));
-        }
+        super::cmd::transactions::touch_watched_key(&self.dbs[db], key);
         self.blocking.signal(db, key);
     }
 
-    /// Every watched key of a db changed (FLUSHDB, SWAPDB).
+    /// FLUSHDB / FLUSHALL (once per emptied db): fails the EXEC of clients watching a key that
+    /// exists in `db`. Call it BEFORE emptying the db.
     pub fn signal_db(&mut self, db: usize) {
-        for ws in self.dbs[db].watched.values() {
-            ws.iter().for_each(|w| w.dirty_cas.set(true));
-        }
+        super::cmd::transactions::touch_all_watched_in_db(&self.dbs, db, None, unix_ms());
     }
 
     /// Runs `f` over every client; `current` is the one whose RefCell is already borrowed.

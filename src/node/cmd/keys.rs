@@ -427,14 +427,10 @@ fn flush_db(ctx: &mut Ctx, idx: usize) {
     db.clear();
 }
 
-/// Flags the watchers of every key watched in `idx` that exists there or in `other`.
+/// Flags the watchers of every key watched in `idx` that exists there or in `other`
+/// (Redis 7.0's `touchAllWatchedKeysInDb`, in transactions.rs).
 fn touch_watched(ctx: &mut Ctx, idx: usize, other: Option<usize>) {
-    let dbs = &ctx.srv.dbs;
-    for (key, watchers) in &dbs[idx].watched {
-        if dbs[idx].holds(key) || other.is_some_and(|o| dbs[o].holds(key)) {
-            watchers.iter().for_each(|w| w.dirty_cas.set(true));
-        }
-    }
+    super::transactions::touch_all_watched_in_db(&ctx.srv.dbs, idx, other, ctx.now);
 }
 
 fn flushdb(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
