@@ -12,4 +12,18 @@ macro_rules! corpus {
     };
 }
 
-corpus!(connection, strings, keys, expiry, hashes, lists, sets, zsets, transactions, pubsub, server, client);
+corpus!(
+    connection,
+    strings,
+    keys,
+    expiry,
+    hashes,
+    lists,
+    sets,
+    zsets,
+    zsets_cross,
+    transactions,
+    pubsub,
+    server,
+    client
+);
