@@ -214,7 +214,7 @@ fn keys(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let pat = args[1];
     let all = pat == b"*";
     let db = &ctx.srv.dbs[ctx.client.db];
-    let found: Vec<&[u8]> = db.keys(now).filter(|k| all || glob_match(pat, k, false)).map(|k| &k[..]).collect();
+    let found: Vec<&[u8]> = db.keys(now).filter(|k| all || glob_match(pat, k, false)).collect();
     ctx.out.array(found.len());
     for k in found {
         ctx.out.bulk(k);
