@@ -71,3 +71,10 @@ pub fn proto_expected_dollar(got: u8) -> String {
 pub fn lossy(b: &[u8], max: usize) -> String {
     String::from_utf8_lossy(&b[..b.len().min(max)]).into_owned()
 }
+
+// lists
+pub const LPOS_RANK_ZERO: &str = "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list";
+pub const LPOS_COUNT_NEGATIVE: &str = "ERR COUNT can't be negative";
+pub const LPOS_MAXLEN_NEGATIVE: &str = "ERR MAXLEN can't be negative";
+pub const LIST_NUMKEYS: &str = "ERR numkeys should be greater than 0";
+pub const LIST_COUNT: &str = "ERR count should be greater than 0";
