@@ -5,8 +5,8 @@
 //! whose command finds data gets its reply, one that finds nothing keeps waiting.
 
 use super::client::{Client, TimeoutReply};
-use super::server::{ClientRef, Server};
 use super::db::Key;
+use super::server::{ClientRef, Server};
 use crate::command;
 use crate::resp::Reply;
 use std::cell::RefCell;

@@ -522,7 +522,7 @@ fn block_timeout(arg: &[u8]) -> Result<Option<Instant>, CmdError> {
     // In 80-bit arithmetic -0.001 * 1000 stays just above -1 (0.001 is not exact in binary),
     // where f64 lands on -1 exactly: that one input must not be "negative".
     let product = if product == -1.0 && is_one_thousandth(arg) { -0.5 } else { product };
-    const TWO_63: f64 = 9.223_372_036_854_775_808e18;
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
     let ms: i64 = if product.is_nan() || product > TWO_63 || product <= -TWO_63 - 1.0 {
         i64::MIN
     } else if product >= TWO_63 {
@@ -759,5 +759,90 @@ mod tests {
         assert_eq!(block_timeout(b"inf").err(), Some(CmdError::from(errors::TIMEOUT_NEGATIVE)));
         assert_eq!(block_timeout(b"1e300").err(), Some(CmdError::from(errors::TIMEOUT_NEGATIVE)));
         assert_eq!(block_timeout(b"abc").err(), Some(CmdError::from(errors::TIMEOUT_NOT_FLOAT)));
+    }
+
+    use crate::node::client::Client;
+    use crate::node::config::Config;
+    use crate::node::server::Server;
+    use crate::resp::Reply;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    fn call(srv: &mut Server, client: &mut Client, line: &str, in_exec: bool) -> String {
+        let words: Vec<&[u8]> = line.split(' ').map(|w| w.as_bytes()).collect();
+        let spec = crate::command::resolve(&words).expect("known command");
+        let handler = super::super::handler_of(spec).expect("implemented");
+        let mut out = Reply::new(client.resp3);
+        super::super::run(srv, client, &mut out, spec, handler, &words, in_exec);
+        String::from_utf8_lossy(&out.buf).into_owned()
+    }
+
+    #[test]
+    fn blocking_commands_do_not_block_inside_exec() {
+        let mut srv = Server::new(Config::default());
+        let mut c = Client::new(1, "a".into(), "b".into());
+        assert_eq!(call(&mut srv, &mut c, "BLPOP q 0", true), "*-1\r\n");
+        assert_eq!(call(&mut srv, &mut c, "BRPOP q q2 1", true), "*-1\r\n");
+        assert_eq!(call(&mut srv, &mut c, "BLMPOP 0 1 q LEFT", true), "*-1\r\n");
+        assert_eq!(call(&mut srv, &mut c, "BLMOVE q d LEFT LEFT 0", true), "$-1\r\n");
+        assert_eq!(call(&mut srv, &mut c, "BRPOPLPUSH q d 0", true), "$-1\r\n");
+        assert!(c.blocked.is_none());
+        c.set_resp3(true);
+        assert_eq!(call(&mut srv, &mut c, "BLPOP q 0", true), "_\r\n");
+        assert_eq!(call(&mut srv, &mut c, "BLMOVE q d LEFT LEFT 0", true), "_\r\n");
+        c.set_resp3(false);
+        assert_eq!(call(&mut srv, &mut c, "RPUSH q a", true), ":1\r\n");
+        assert_eq!(call(&mut srv, &mut c, "BLPOP q 0", true), "*2\r\n$1\r\nq\r\n$1\r\na\r\n");
+        // Outside EXEC the same command parks the client and writes nothing.
+        assert_eq!(call(&mut srv, &mut c, "BLMOVE q d LEFT LEFT 0", false), "");
+        let b = c.blocked.as_ref().expect("blocked");
+        assert_eq!(b.keys, vec![Box::<[u8]>::from(&b"q"[..])]);
+        assert_eq!(b.on_timeout, TimeoutReply::NullArray);
+        assert!(b.deadline.is_none());
+    }
+
+    /// Two pushes in one transaction: like Redis 7.0, the waiter is served from the key that
+    /// became ready first, not from the first key of its own argument list.
+    #[test]
+    fn waiter_is_served_from_the_key_that_became_ready_first() {
+        let mut srv = Server::new(Config::default());
+        let waiter = Rc::new(RefCell::new(Client::new(1, "w".into(), "l".into())));
+        srv.clients.insert(1, waiter.clone());
+        assert_eq!(call(&mut srv, &mut waiter.borrow_mut(), "BLPOP a b 0", false), "");
+        blocking::park(&mut srv, &waiter.borrow());
+        let mut pusher = Client::new(2, "p".into(), "l".into());
+        assert_eq!(call(&mut srv, &mut pusher, "RPUSH b 1", true), ":1\r\n");
+        assert_eq!(call(&mut srv, &mut pusher, "RPUSH a 2", true), ":1\r\n");
+        blocking::serve_ready(&mut srv);
+        let w = waiter.borrow();
+        assert!(w.blocked.is_none());
+        assert_eq!(&w.shared.outbox.borrow()[..], b"*2\r\n$1\r\nb\r\n$1\r\n1\r\n");
+        assert!(srv.blocking.waiters.is_empty());
+        drop(w);
+        assert_eq!(call(&mut srv, &mut pusher, "LRANGE a 0 -1", false), "*1\r\n$1\r\n2\r\n");
+    }
+
+    /// A waiter that is woken but finds nothing keeps its place in every queue it is in.
+    #[test]
+    fn woken_waiter_that_finds_nothing_keeps_its_place() {
+        let mut srv = Server::new(Config::default());
+        let w1 = Rc::new(RefCell::new(Client::new(1, "w1".into(), "l".into())));
+        let w2 = Rc::new(RefCell::new(Client::new(2, "w2".into(), "l".into())));
+        srv.clients.insert(1, w1.clone());
+        srv.clients.insert(2, w2.clone());
+        assert_eq!(call(&mut srv, &mut w1.borrow_mut(), "BLPOP a b 0", false), "");
+        blocking::park(&mut srv, &w1.borrow());
+        assert_eq!(call(&mut srv, &mut w2.borrow_mut(), "BLPOP a 0", false), "");
+        blocking::park(&mut srv, &w2.borrow());
+        let mut other = Client::new(3, "o".into(), "l".into());
+        // b changes type: w1 is woken, stays blocked, and must stay ahead of w2 on a.
+        assert_eq!(call(&mut srv, &mut other, "SET b x", false), "+OK\r\n");
+        blocking::serve_ready(&mut srv);
+        assert!(w1.borrow().blocked.is_some());
+        assert_eq!(call(&mut srv, &mut other, "RPUSH a v", false), ":1\r\n");
+        blocking::serve_ready(&mut srv);
+        assert!(w1.borrow().blocked.is_none());
+        assert_eq!(&w1.borrow().shared.outbox.borrow()[..], b"*2\r\n$1\r\na\r\n$1\r\nv\r\n");
+        assert!(w2.borrow().blocked.is_some());
     }
 }
