@@ -167,7 +167,9 @@ fn pop(ctx: &mut Ctx, args: &[&[u8]], end: End) -> CmdResult {
         }
         Some(n) => pop_n(l, end, n, ctx.out),
     }
-    drop_if_empty(db, key, now);
+    if l.is_empty() {
+        db.remove(key);
+    }
     ctx.modified(key);
     Ok(())
 }
@@ -367,7 +369,9 @@ fn lrem(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     };
     let removed = l.remove(args[3], count);
     if removed > 0 {
-        drop_if_empty(db, key, now);
+        if l.is_empty() {
+            db.remove(key);
+        }
         ctx.modified(key);
     }
     ctx.out.int(removed as i64);
@@ -385,7 +389,9 @@ fn ltrim(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         return Ok(());
     };
     l.trim(start, end);
-    drop_if_empty(db, key, now);
+    if l.is_empty() {
+        db.remove(key);
+    }
     ctx.modified(key);
     ctx.out.ok();
     Ok(())
@@ -492,7 +498,9 @@ fn pop_first(ctx: &mut Ctx, keys: &[&[u8]], end: End, count: Option<i64>) -> Res
                 None => ctx.out.null(),
             },
         }
-        drop_if_empty(db, key, now);
+        if l.is_empty() {
+            db.remove(key);
+        }
         ctx.modified(key);
         return Ok(true);
     }
