@@ -173,3 +173,9 @@ pub const ZSET_OUT_OF_RANGE: &str = "ERR value is out of range";
 pub fn zset_no_keys(name: &str) -> String {
     format!("ERR at least 1 input key is needed for '{name}' command")
 }
+// lists
+pub const LPOS_RANK_ZERO: &str = "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list";
+pub const LPOS_COUNT_NEGATIVE: &str = "ERR COUNT can't be negative";
+pub const LPOS_MAXLEN_NEGATIVE: &str = "ERR MAXLEN can't be negative";
+pub const LIST_NUMKEYS: &str = "ERR numkeys should be greater than 0";
+pub const LIST_COUNT: &str = "ERR count should be greater than 0";

@@ -152,6 +152,16 @@ pub fn run(name: &str) -> (usize, Vec<String>) {
             i += 1;
         }
         let cmd: Vec<&[u8]> = words[i..].iter().map(|w| w.as_slice()).collect();
+        if std::env::var_os("CORPUS_TRACE").is_some() {
+            eprintln!(
+                "{name}.txt:{}: {line} [{:?}]",
+                lineno + 1,
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis() % 100_000)
+                    .unwrap_or(0)
+            );
+        }
         if cmd.is_empty() && mode != Mode::Read {
             continue;
         }
@@ -172,8 +182,8 @@ pub fn run(name: &str) -> (usize, Vec<String>) {
                     Err(_) => Some(b"<no reply within the timeout>".to_vec()),
                 }
             };
-            if reply.is_none() {
-                // Closed (QUIT, protocol error): the next line on this connection reconnects.
+            if reply.is_none() || reply.as_deref() == Some(b"<no reply within the timeout>") {
+                // Closed (QUIT, protocol error) or hung: the next line on this connection reconnects.
                 side.conns.remove(&conn);
             }
             replies.push(reply);

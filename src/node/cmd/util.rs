@@ -1,11 +1,13 @@
 //! Argument parsing shared by command families, with Redis's exact acceptance rules.
 
 pub mod ldouble;
+mod timeout;
+
+pub use timeout::timeout;
 
 use super::CmdError;
 use crate::errors;
 use crate::resp::request::parse_i64;
-use std::time::{Duration, Instant};
 
 /// `getLongLongFromObject`: strict integer or "ERR value is not an integer or out of range".
 pub fn int(arg: &[u8]) -> Result<i64, CmdError> {
@@ -56,28 +58,6 @@ pub fn float(arg: &[u8]) -> Result<f64, CmdError> {
 /// ASCII case-insensitive equality for option keywords.
 pub fn is(arg: &[u8], word: &str) -> bool {
     arg.eq_ignore_ascii_case(word.as_bytes())
-}
-
-/// Blocking-command timeout in seconds (float, 0 = forever) to a deadline, with the quirks of
-/// Redis's `getTimeoutFromObjectOrReply`: seconds are converted to whole milliseconds by truncation
-/// (so `-0.0001` means 0, block forever), a value whose milliseconds do not fit a 64-bit integer
-/// (`inf`, `1e400`) comes out negative as C's cast does on x86-64, and a deadline past the end of
-/// time is "out of range" (Redis 7.2's check; 7.0 wraps and blocks forever).
-pub fn timeout(arg: &[u8]) -> Result<Option<Instant>, CmdError> {
-    let secs = parse_f64(arg).ok_or(CmdError::from(errors::TIMEOUT_NOT_FLOAT))?;
-    let ms = secs * 1000.0;
-    let tval: i64 = if ms.is_finite() && ms > i64::MIN as f64 && ms < i64::MAX as f64 { ms as i64 } else { i64::MIN };
-    if tval < 0 {
-        return Err(errors::TIMEOUT_NEGATIVE.into());
-    }
-    if tval == 0 {
-        return Ok(None);
-    }
-    if tval > i64::MAX - crate::node::server::unix_ms() {
-        return Err("ERR timeout is out of range".into());
-    }
-    // Instant cannot represent every far deadline; such a wait is as good as forever.
-    Ok(Instant::now().checked_add(Duration::from_millis(tval as u64)))
 }
 
 /// Redis's `stringmatchlen`: `*`, `?`, `[abc]`, `[^a-z]`, `\x` escapes.
