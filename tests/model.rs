@@ -285,6 +285,8 @@ impl G {
 
 // ---- generators, one per family ----
 
+type Gen = fn(&mut G) -> Op;
+
 fn gen_strings(g: &mut G) -> Op {
     let k = g.key();
     match g.below(27) {
@@ -918,6 +920,8 @@ struct Side {
 }
 
 struct Pair {
+    family: &'static str,
+    seed: u64,
     redis: Side,
     slotway: Side,
     /// (command, Redis's reply) of everything run in this seed, for the failure report.
@@ -954,7 +958,8 @@ impl Pair {
         self.slotway.conn.raw(args)
     }
 
-    fn fail(&self, family: &str, seed: u64, i: usize, args: &[String], r: &[u8], s: &[u8], why: &str) -> ! {
+    fn fail(&self, i: usize, args: &[String], r: &[u8], s: &[u8], why: &str) -> ! {
+        let (family, seed) = (self.family, self.seed);
         let from = self.history.len().saturating_sub(30);
         let mut h = String::new();
         for (j, (cmd, reply)) in self.history.iter().enumerate().skip(from) {
@@ -971,7 +976,7 @@ impl Pair {
     }
 }
 
-fn run_model(family: &str, gen: fn(&mut G) -> Op) {
+fn run_model(family: &'static str, gen: Gen) {
     if !redis_available() {
         eprintln!("model_{family}: redis-server not installed, skipped");
         return;
@@ -990,6 +995,8 @@ fn run_model(family: &str, gen: fn(&mut G) -> Op) {
         let mut g =
             G { rng: Rng::new(seed), prefix: format!("s{seed}:"), nkeys: 6, with_string_key: family != "mixed", now_s };
         let mut p = Pair {
+            family,
+            seed,
             redis: Side { conn: redis_srv.conn() },
             slotway: Side { conn: slotway_srv.conn() },
             history: Vec::new(),
@@ -1003,7 +1010,7 @@ fn run_model(family: &str, gen: fn(&mut G) -> Op) {
             let k = format!("{}str", g.prefix);
             let (r, s) = p.both(&["SET".into(), k.clone(), "text".into()]);
             if r != s {
-                p.fail(family, seed, 0, &["SET".into(), k, "text".into()], &r, &s, "setup differs");
+                p.fail(0, &["SET".into(), k, "text".into()], &r, &s, "setup differs");
             }
         }
         for i in 0..ops {
@@ -1025,11 +1032,11 @@ fn run_model(family: &str, gen: fn(&mut G) -> Op) {
             }
             let (r, s) = p.both(&op.args);
             if !agree(cmp, &r, &s) {
-                p.fail(family, seed, i, &op.args, &r, &s, &format!("replies differ (compared {cmp:?})"));
+                p.fail(i, &op.args, &r, &s, &format!("replies differ (compared {cmp:?})"));
             }
             p.history.push((render(&op.args), r));
             if let After::ResyncSet(key) = &op.after {
-                resync_set(&mut p, family, seed, i, key);
+                resync_set(&mut p, i, key);
             }
         }
     }
@@ -1042,11 +1049,11 @@ fn run_model(family: &str, gen: fn(&mut G) -> Op) {
 
 /// After SPOP: the same number of members must be left; then slotway gets Redis's members, so
 /// the random choice does not make the two diverge.
-fn resync_set(p: &mut Pair, family: &str, seed: u64, i: usize, key: &str) {
+fn resync_set(p: &mut Pair, i: usize, key: &str) {
     let args = vec!["SCARD".to_string(), key.to_string()];
     let (r, s) = p.both(&args);
     if r != s {
-        p.fail(family, seed, i, &args, &r, &s, "set sizes differ after SPOP");
+        p.fail(i, &args, &r, &s, "set sizes differ after SPOP");
     }
     let members = |raw: Vec<u8>| -> Vec<Vec<u8>> {
         match parse(&raw) {
@@ -1115,7 +1122,7 @@ fn model_mixed() {
 /// command table (a typo in a generator would otherwise pass as "both say unknown command").
 #[test]
 fn generators_are_deterministic_and_known_to_redis() {
-    let gens: [(&str, fn(&mut G) -> Op); 8] = [
+    let gens: [(&str, Gen); 8] = [
         ("strings", gen_strings),
         ("bitmaps", gen_bitmaps),
         ("keys", gen_keys),
