@@ -46,11 +46,15 @@ pub fn wrong_arity(name: &str) -> String {
 /// Redis quotes the first arguments of an unknown command until 128 bytes of them are quoted.
 pub fn unknown_command(name: &[u8], args: &[&[u8]]) -> String {
     let mut quoted = String::new();
+    // Counted in the client's bytes, as Redis counts them, not in the UTF-8 we carry them in.
+    let mut used = 0;
     for a in args {
-        if quoted.len() >= 128 {
+        if used >= 128 {
             break;
         }
-        let room = 128 - quoted.len();
+        let room = 128 - used;
+        let shown = &a[..a.len().min(room)];
+        used += 3 + memchr::memchr(0, shown).unwrap_or(shown.len());
         quoted.push('\'');
         quoted.push_str(&lossy(a, room));
         quoted.push_str("' ");
@@ -62,14 +66,19 @@ pub fn unknown_subcommand(sub: &[u8], cmd: &str) -> String {
     format!("ERR unknown subcommand '{}'. Try {} HELP.", lossy(sub, 128), cmd.to_ascii_uppercase())
 }
 
+/// Redis prints the byte itself (`%c`); a byte that is not ASCII cannot travel in a `String`, so
+/// it becomes U+FFFD like the other echoed bytes (see [`lossy`]).
 pub fn proto_expected_dollar(got: u8) -> String {
-    format!("ERR Protocol error: expected '$', got '{}'", got as char)
+    format!("ERR Protocol error: expected '$', got '{}'", String::from_utf8_lossy(&[got]))
 }
 
-/// Redis prints arguments with `%.*s`, so bytes go out unchanged; we only need text that is valid
-/// UTF-8 for the `String` that carries it, and the writer sanitises CR/LF.
+/// Redis prints arguments with `%.*s`, so bytes go out unchanged up to the first NUL (where C's
+/// `%s` stops); we only need text that is valid UTF-8 for the `String` that carries it, and the
+/// writer sanitises CR/LF.
 pub fn lossy(b: &[u8], max: usize) -> String {
-    String::from_utf8_lossy(&b[..b.len().min(max)]).into_owned()
+    let b = &b[..b.len().min(max)];
+    let b = &b[..memchr::memchr(0, b).unwrap_or(b.len())];
+    String::from_utf8_lossy(b).into_owned()
 }
 
 // strings/keys

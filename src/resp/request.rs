@@ -105,7 +105,7 @@ impl RequestParser {
     }
 
     fn parse_inline(&mut self, buf: &[u8]) -> Result<Parsed, ProtocolError> {
-        let Some(nl) = memchr(b'\n', buf) else {
+        let Some(nl) = strchr(buf, b'\n') else {
             if buf.len() > INLINE_MAX {
                 return Err(ProtocolError::of(errors::PROTO_TOO_BIG_INLINE));
             }
@@ -122,7 +122,7 @@ impl RequestParser {
 
     fn parse_multibulk(&mut self, buf: &[u8], limits: &Limits) -> Result<Parsed, ProtocolError> {
         if self.multibulk_left == 0 {
-            let Some(cr) = memchr(b'\r', buf) else {
+            let Some(cr) = strchr(buf, b'\r') else {
                 if buf.len() > INLINE_MAX {
                     return Err(ProtocolError::of(errors::PROTO_TOO_BIG_MBULK_COUNT));
                 }
@@ -152,7 +152,7 @@ impl RequestParser {
             let len = match self.bulk_len {
                 Some(len) => len,
                 None => {
-                    let Some(cr) = memchr(b'\r', rest) else {
+                    let Some(cr) = strchr(rest, b'\r') else {
                         if rest.len() > INLINE_MAX {
                             return Err(ProtocolError::of(errors::PROTO_TOO_BIG_BULK_COUNT));
                         }
@@ -189,6 +189,12 @@ impl RequestParser {
     }
 }
 
+/// Where Redis's `strchr()` on its NUL-terminated query buffer finds `c`: a NUL byte before it
+/// hides it, so the frame counts as incomplete (until the buffer outgrows the header limits).
+fn strchr(buf: &[u8], c: u8) -> Option<usize> {
+    memchr::memchr2(c, 0, buf).filter(|&i| buf[i] == c)
+}
+
 /// Redis's `string2ll`: no sign but '-', no leading zeros, no spaces, no overflow.
 pub fn parse_i64(b: &[u8]) -> Option<i64> {
     if b.is_empty() || b.len() > 20 {
@@ -222,6 +228,8 @@ pub fn parse_i64(b: &[u8]) -> Option<i64> {
 /// `\xHH`, 'single quotes' with only `\'`. A closing quote must be followed by space or the end.
 /// Returns None for unbalanced quotes.
 pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+    // The C original sees a NUL byte as the end of the string.
+    let line = &line[..memchr(0, line).unwrap_or(line.len())];
     let mut args = Vec::new();
     let mut i = 0;
     let n = line.len();
