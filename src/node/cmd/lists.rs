@@ -587,42 +587,6 @@ fn blmpop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 mod tests {
     use super::*;
 
-    #[test]
-    fn long_doubles_like_string2ld() {
-        assert_eq!(parse_long_double(b"0.5"), Some(0.5));
-        assert_eq!(parse_long_double(b"0x10"), Some(16.0));
-        assert_eq!(parse_long_double(b"0x1p-3"), Some(0.125));
-        assert_eq!(parse_long_double(b"0X.2"), Some(0.125));
-        assert_eq!(parse_long_double(b"-inf"), Some(f64::NEG_INFINITY));
-        assert_eq!(parse_long_double(b"+.1"), Some(0.1));
-        assert_eq!(parse_long_double(b"1."), Some(1.0));
-        assert_eq!(parse_long_double(b"1e4000"), Some(f64::INFINITY));
-        assert_eq!(parse_long_double(b"1e5000"), None);
-        assert_eq!(parse_long_double(b"1e-5000"), None);
-        assert_eq!(parse_long_double(b"0e-5000"), Some(0.0));
-        assert_eq!(parse_long_double(b"nan"), None);
-        assert_eq!(parse_long_double(b" 1"), None);
-        assert_eq!(parse_long_double(b"1 "), None);
-        assert_eq!(parse_long_double(b"0.1e"), None);
-        assert_eq!(parse_long_double(b"0x"), None);
-        assert_eq!(parse_long_double(b""), None);
-    }
-
-    #[test]
-    fn timeouts_truncate_to_ms() {
-        assert_eq!(block_timeout(b"0").ok(), Some(None));
-        assert_eq!(block_timeout(b"-0.0001").ok(), Some(None));
-        assert_eq!(block_timeout(b"-0.001").ok(), Some(None));
-        assert_eq!(block_timeout(b"-1e-3").ok(), Some(None));
-        assert!(block_timeout(b"0.0001").ok().flatten().is_some());
-        assert!(block_timeout(b"0.001").ok().flatten().is_some());
-        assert_eq!(block_timeout(b"-0.002").err(), Some(CmdError::from(errors::TIMEOUT_NEGATIVE)));
-        assert_eq!(block_timeout(b"-1.0001e-3").err(), Some(CmdError::from(errors::TIMEOUT_NEGATIVE)));
-        assert_eq!(block_timeout(b"inf").err(), Some(CmdError::from(errors::TIMEOUT_NEGATIVE)));
-        assert_eq!(block_timeout(b"1e300").err(), Some(CmdError::from(errors::TIMEOUT_NEGATIVE)));
-        assert_eq!(block_timeout(b"abc").err(), Some(CmdError::from(errors::TIMEOUT_NOT_FLOAT)));
-    }
-
     use crate::node::client::Client;
     use crate::node::config::Config;
     use crate::node::server::Server;
