@@ -18,6 +18,37 @@ pub struct Entry {
     pub lru: u32,
     /// Logarithmic access counter (OBJECT FREQ).
     pub freq: u8,
+    /// How Redis would have encoded this string, where its content alone does not tell.
+    pub str_enc: StrEnc,
+}
+
+/// Redis decides a string's encoding by how it was written, not only by its bytes: SET/INCR pick
+/// `int`/`embstr`/`raw` from the content, APPEND/SETRANGE/SETBIT/BITOP leave a `raw` string, and
+/// INCRBYFLOAT makes an `embstr` even for "3". OBJECT ENCODING reports this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StrEnc {
+    #[default]
+    FromContent,
+    Raw,
+    /// `embstr` while it fits in 44 bytes, `raw` beyond.
+    Embstr,
+}
+
+impl Entry {
+    /// OBJECT ENCODING.
+    pub fn encoding(&self) -> &'static str {
+        match (&self.value, self.str_enc) {
+            (Value::Str(_), StrEnc::Raw) => "raw",
+            (Value::Str(s), StrEnc::Embstr) => {
+                if s.len() <= 44 {
+                    "embstr"
+                } else {
+                    "raw"
+                }
+            }
+            (v, _) => v.encoding(),
+        }
+    }
 }
 
 /// Seconds since the epoch, truncated: the LRU clock.
@@ -121,7 +152,7 @@ impl Db {
 
     /// Sets a key's value, keeping its TTL if it has one.
     pub fn set_keep_ttl(&mut self, key: &[u8], value: Value, now: i64) {
-        let entry = Entry { value, lru: lru_clock(now), freq: 5 };
+        let entry = Entry { value, lru: lru_clock(now), freq: 5, str_enc: StrEnc::FromContent };
         match self.map.get_mut(key) {
             Some(e) => *e = entry,
             None => {
@@ -160,6 +191,13 @@ impl Db {
             *slot = at_ms;
         } else if self.map.contains_key(key) {
             self.expires.insert(key.into(), at_ms);
+        }
+    }
+
+    /// Records how a string was written (see [`StrEnc`]).
+    pub fn set_str_enc(&mut self, key: &[u8], enc: StrEnc) {
+        if let Some(e) = self.map.get_mut(key) {
+            e.str_enc = enc;
         }
     }
 

@@ -531,7 +531,7 @@ fn object_container(_ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
 }
 
 fn object_encoding(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    match object_lookup(ctx, args[2]).map(|e| e.value.encoding()) {
+    match object_lookup(ctx, args[2]).map(|e| e.encoding()) {
         Some(enc) => ctx.out.bulk_str(enc),
         None => ctx.out.null(),
     }

@@ -5,6 +5,7 @@
 use super::util::{int, is};
 use super::{CmdError, CmdResult, Ctx, Handler};
 use crate::errors;
+use crate::node::db::StrEnc;
 use crate::node::types::Value;
 use crate::resp::request::parse_i64;
 
@@ -361,6 +362,7 @@ fn incr_by(ctx: &mut Ctx, key: &[u8], by: i64) -> CmdResult {
                 let n = old.checked_add(by).ok_or(CmdError::from(errors::OVERFLOW))?;
                 s.clear();
                 s.extend_from_slice(buf.format(n).as_bytes());
+                e.str_enc = StrEnc::FromContent;
                 n
             }
             _ => return Err(errors::WRONGTYPE.into()),
@@ -416,6 +418,7 @@ fn incrbyfloat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     } else {
         db.set(key, Value::Str(text.as_bytes().to_vec()), now);
     }
+    db.set_str_enc(key, StrEnc::Embstr);
     ctx.modified(key);
     ctx.out.bulk(text.as_bytes());
     Ok(())
@@ -436,6 +439,7 @@ fn append(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
                     return Err(str_too_long());
                 }
                 s.extend_from_slice(args[2]);
+                e.str_enc = StrEnc::Raw;
                 s.len()
             }
             _ => return Err(errors::WRONGTYPE.into()),
@@ -534,6 +538,7 @@ fn setrange(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             n
         }
     };
+    db.set_str_enc(key, StrEnc::Raw);
     ctx.modified(key);
     ctx.out.int(len as i64);
     Ok(())
@@ -709,6 +714,7 @@ fn setbit(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
                 }
                 let old = (s[byte] >> shift) & 1;
                 s[byte] = (s[byte] & !(1 << shift)) | ((on as u8) << shift);
+                e.str_enc = StrEnc::Raw;
                 (old, grew || old as i64 != on)
             }
             _ => return Err(errors::WRONGTYPE.into()),
@@ -717,6 +723,7 @@ fn setbit(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             let mut s = vec![0u8; byte + 1];
             s[byte] |= (on as u8) << shift;
             db.set(key, Value::Str(s), now);
+            db.set_str_enc(key, StrEnc::Raw);
             (0, true)
         }
     };
@@ -963,6 +970,7 @@ fn bitop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             *out = acc;
         }
         db.set(key, Value::Str(res), now);
+        db.set_str_enc(key, StrEnc::Raw);
         ctx.modified(key);
     } else if db.remove(key).is_some() {
         ctx.modified(key);
