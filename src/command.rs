@@ -53,6 +53,8 @@ pub struct CommandSpec {
 
 #[derive(Debug)]
 pub struct KeySpec {
+    /// Redis's free-text note on the spec ("" when it has none).
+    pub notes: &'static str,
     pub flags: &'static [&'static str],
     pub begin: BeginSearch,
     pub find: FindKeys,
@@ -210,7 +212,13 @@ pub fn write_info(c: &CommandSpec, out: &mut Reply) {
     c.tips.iter().for_each(|t| out.bulk(t.as_bytes()));
     out.set(c.key_specs.len());
     for ks in c.key_specs {
-        out.map(3);
+        if ks.notes.is_empty() {
+            out.map(3);
+        } else {
+            out.map(4);
+            out.bulk(b"notes");
+            out.bulk(ks.notes.as_bytes());
+        }
         out.bulk(b"flags");
         out.set(ks.flags.len());
         ks.flags.iter().for_each(|f| out.simple(f));

@@ -259,6 +259,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@keyspace", "@write", "@slow"],
         tips: &["request_policy:multi_shard", "response_policy:agg_sum"],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RM", "delete"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 },
@@ -277,6 +278,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@keyspace", "@write", "@fast"],
         tips: &["request_policy:multi_shard", "response_policy:agg_sum"],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RM", "delete"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 },
@@ -295,6 +297,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@keyspace", "@read", "@fast"],
         tips: &["request_policy:multi_shard", "response_policy:agg_sum"],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 },
@@ -313,6 +316,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@keyspace", "@read", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -331,6 +335,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@keyspace", "@write", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "update"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -349,6 +354,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@keyspace", "@write", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "update"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -367,6 +373,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@keyspace", "@write", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "update"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -385,6 +392,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@keyspace", "@write", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "update"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -403,6 +411,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@keyspace", "@read", "@fast"],
         tips: &["nondeterministic_output"],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -421,6 +430,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@keyspace", "@read", "@fast"],
         tips: &["nondeterministic_output"],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -439,6 +449,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@keyspace", "@read", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -457,6 +468,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@keyspace", "@read", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -475,6 +487,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@keyspace", "@write", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "update"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -536,11 +549,13 @@ pub static COMMANDS: &[CommandSpec] = &[
         tips: &[],
         key_specs: &[
             KeySpec {
+                notes: "",
                 flags: &["RW", "access", "delete"],
                 begin: BeginSearch::Index(1),
                 find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
             },
             KeySpec {
+                notes: "",
                 flags: &["OW", "update"],
                 begin: BeginSearch::Index(2),
                 find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -561,11 +576,13 @@ pub static COMMANDS: &[CommandSpec] = &[
         tips: &[],
         key_specs: &[
             KeySpec {
+                notes: "",
                 flags: &["RW", "access", "delete"],
                 begin: BeginSearch::Index(1),
                 find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
             },
             KeySpec {
+                notes: "",
                 flags: &["OW", "insert"],
                 begin: BeginSearch::Index(2),
                 find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -586,11 +603,13 @@ pub static COMMANDS: &[CommandSpec] = &[
         tips: &[],
         key_specs: &[
             KeySpec {
+                notes: "",
                 flags: &["RO", "access"],
                 begin: BeginSearch::Index(1),
                 find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
             },
             KeySpec {
+                notes: "",
                 flags: &["OW", "update"],
                 begin: BeginSearch::Index(2),
                 find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -610,6 +629,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@keyspace", "@read", "@fast"],
         tips: &["request_policy:multi_shard", "response_policy:agg_sum"],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 },
@@ -683,6 +703,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 acl: &["@keyspace", "@read", "@slow"],
                 tips: &["nondeterministic_output"],
                 key_specs: &[KeySpec {
+                    notes: "",
                     flags: &["RO"],
                     begin: BeginSearch::Index(2),
                     find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -701,6 +722,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 acl: &["@keyspace", "@read", "@slow"],
                 tips: &["nondeterministic_output"],
                 key_specs: &[KeySpec {
+                    notes: "",
                     flags: &["RO"],
                     begin: BeginSearch::Index(2),
                     find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -719,6 +741,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 acl: &["@keyspace", "@read", "@slow"],
                 tips: &["nondeterministic_output"],
                 key_specs: &[KeySpec {
+                    notes: "",
                     flags: &["RO"],
                     begin: BeginSearch::Index(2),
                     find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -737,6 +760,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 acl: &["@keyspace", "@read", "@slow"],
                 tips: &["nondeterministic_output"],
                 key_specs: &[KeySpec {
+                    notes: "",
                     flags: &["RO"],
                     begin: BeginSearch::Index(2),
                     find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -771,6 +795,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@keyspace", "@write", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "access", "update"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -803,6 +828,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@string", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -821,6 +847,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@string", "@slow"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "RW and ACCESS due to the optional `GET` argument",
             flags: &["RW", "access", "update", "variable_flags"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -839,6 +866,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@string", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["OW", "insert"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -857,6 +885,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@string", "@slow"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["OW", "update"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -875,6 +904,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@string", "@slow"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["OW", "update"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -893,6 +923,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@string", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "access", "update"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -911,6 +942,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@string", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "access", "delete"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -929,6 +961,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@string", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "RW and UPDATE because it changes the TTL",
             flags: &["RW", "access", "update"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -947,6 +980,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@string", "@fast"],
         tips: &["request_policy:multi_shard"],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 },
@@ -965,6 +999,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@string", "@slow"],
         tips: &["request_policy:multi_shard", "response_policy:all_succeeded"],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["OW", "update"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: -1, keystep: 2, limit: 0 },
@@ -983,6 +1018,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@string", "@slow"],
         tips: &["request_policy:multi_shard", "response_policy:agg_min"],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["OW", "insert"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: -1, keystep: 2, limit: 0 },
@@ -1001,6 +1037,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@string", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "access", "update"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1019,6 +1056,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@string", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "access", "update"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1037,6 +1075,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@string", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "access", "update"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1055,6 +1094,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@string", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "access", "update"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1073,6 +1113,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@string", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "access", "update"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1091,6 +1132,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@string", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "insert"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1109,6 +1151,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@string", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1127,6 +1170,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@string", "@slow"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1145,6 +1189,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@string", "@slow"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1163,6 +1208,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@string", "@slow"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "update"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1181,6 +1227,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@string", "@slow"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 1, keystep: 1, limit: 0 },
@@ -1199,6 +1246,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@bitmap", "@slow"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "access", "update"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1217,6 +1265,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@bitmap", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1235,6 +1284,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@bitmap", "@slow"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1253,6 +1303,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@bitmap", "@slow"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1272,11 +1323,13 @@ pub static COMMANDS: &[CommandSpec] = &[
         tips: &[],
         key_specs: &[
             KeySpec {
+                notes: "",
                 flags: &["OW", "update"],
                 begin: BeginSearch::Index(2),
                 find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
             },
             KeySpec {
+                notes: "",
                 flags: &["RO", "access"],
                 begin: BeginSearch::Index(3),
                 find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 },
@@ -1296,6 +1349,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@hash", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "update"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1314,6 +1368,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@hash", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "insert"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1332,6 +1387,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@hash", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1350,6 +1406,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@hash", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "update"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1368,6 +1425,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@hash", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1386,6 +1444,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@hash", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "delete"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1404,6 +1463,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@hash", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1422,6 +1482,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@hash", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1440,6 +1501,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@hash", "@slow"],
         tips: &["nondeterministic_output_order"],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1458,6 +1520,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@hash", "@slow"],
         tips: &["nondeterministic_output_order"],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1476,6 +1539,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@hash", "@slow"],
         tips: &["nondeterministic_output_order"],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1494,6 +1558,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@hash", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "access", "update"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1512,6 +1577,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@hash", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "access", "update"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1530,6 +1596,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@hash", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1548,6 +1615,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@hash", "@slow"],
         tips: &["nondeterministic_output"],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1566,6 +1634,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@hash", "@slow"],
         tips: &["nondeterministic_output"],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1584,6 +1653,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@list", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "insert"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1602,6 +1672,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@list", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "insert"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1620,6 +1691,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@list", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "insert"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1638,6 +1710,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@list", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "insert"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1656,6 +1729,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@list", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "access", "delete"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1674,6 +1748,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@list", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "access", "delete"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1692,6 +1767,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@list", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1710,6 +1786,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@list", "@slow"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1728,6 +1805,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@list", "@slow"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1746,6 +1824,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@list", "@slow"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "update"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1764,6 +1843,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@list", "@slow"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "insert"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1782,6 +1862,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@list", "@slow"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "delete"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1800,6 +1881,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@list", "@slow"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "delete"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1818,6 +1900,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@list", "@slow"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1837,11 +1920,13 @@ pub static COMMANDS: &[CommandSpec] = &[
         tips: &[],
         key_specs: &[
             KeySpec {
+                notes: "",
                 flags: &["RW", "access", "delete"],
                 begin: BeginSearch::Index(1),
                 find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
             },
             KeySpec {
+                notes: "",
                 flags: &["RW", "insert"],
                 begin: BeginSearch::Index(2),
                 find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1862,11 +1947,13 @@ pub static COMMANDS: &[CommandSpec] = &[
         tips: &[],
         key_specs: &[
             KeySpec {
+                notes: "",
                 flags: &["RW", "access", "delete"],
                 begin: BeginSearch::Index(1),
                 find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
             },
             KeySpec {
+                notes: "",
                 flags: &["RW", "insert"],
                 begin: BeginSearch::Index(2),
                 find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1886,6 +1973,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@list", "@slow"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "access", "delete"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 },
@@ -1904,6 +1992,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@list", "@slow", "@blocking"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "access", "delete"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: -2, keystep: 1, limit: 0 },
@@ -1922,6 +2011,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@list", "@slow", "@blocking"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "access", "delete"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: -2, keystep: 1, limit: 0 },
@@ -1941,11 +2031,13 @@ pub static COMMANDS: &[CommandSpec] = &[
         tips: &[],
         key_specs: &[
             KeySpec {
+                notes: "",
                 flags: &["RW", "access", "delete"],
                 begin: BeginSearch::Index(1),
                 find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
             },
             KeySpec {
+                notes: "",
                 flags: &["RW", "insert"],
                 begin: BeginSearch::Index(2),
                 find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1966,11 +2058,13 @@ pub static COMMANDS: &[CommandSpec] = &[
         tips: &[],
         key_specs: &[
             KeySpec {
+                notes: "",
                 flags: &["RW", "access", "delete"],
                 begin: BeginSearch::Index(1),
                 find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
             },
             KeySpec {
+                notes: "",
                 flags: &["RW", "insert"],
                 begin: BeginSearch::Index(2),
                 find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -1990,6 +2084,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@list", "@slow", "@blocking"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "access", "delete"],
             begin: BeginSearch::Index(2),
             find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 },
@@ -2008,6 +2103,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@set", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "insert"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -2026,6 +2122,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@set", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "delete"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -2044,6 +2141,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@set", "@slow"],
         tips: &["nondeterministic_output_order"],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -2062,6 +2160,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@set", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -2080,6 +2179,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@set", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -2098,6 +2198,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@set", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -2116,6 +2217,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@set", "@fast"],
         tips: &["nondeterministic_output"],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "access", "delete"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -2134,6 +2236,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@set", "@slow"],
         tips: &["nondeterministic_output"],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -2153,11 +2256,13 @@ pub static COMMANDS: &[CommandSpec] = &[
         tips: &[],
         key_specs: &[
             KeySpec {
+                notes: "",
                 flags: &["RW", "access", "delete"],
                 begin: BeginSearch::Index(1),
                 find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
             },
             KeySpec {
+                notes: "",
                 flags: &["RW", "insert"],
                 begin: BeginSearch::Index(2),
                 find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -2177,6 +2282,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@set", "@slow"],
         tips: &["nondeterministic_output_order"],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 },
@@ -2195,6 +2301,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@set", "@slow"],
         tips: &["nondeterministic_output_order"],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 },
@@ -2213,6 +2320,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@set", "@slow"],
         tips: &["nondeterministic_output_order"],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 },
@@ -2232,11 +2340,13 @@ pub static COMMANDS: &[CommandSpec] = &[
         tips: &[],
         key_specs: &[
             KeySpec {
+                notes: "",
                 flags: &["RW", "update"],
                 begin: BeginSearch::Index(1),
                 find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
             },
             KeySpec {
+                notes: "",
                 flags: &["RO", "access"],
                 begin: BeginSearch::Index(2),
                 find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 },
@@ -2257,11 +2367,13 @@ pub static COMMANDS: &[CommandSpec] = &[
         tips: &[],
         key_specs: &[
             KeySpec {
+                notes: "",
                 flags: &["OW", "update"],
                 begin: BeginSearch::Index(1),
                 find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
             },
             KeySpec {
+                notes: "",
                 flags: &["RO", "access"],
                 begin: BeginSearch::Index(2),
                 find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 },
@@ -2282,11 +2394,13 @@ pub static COMMANDS: &[CommandSpec] = &[
         tips: &[],
         key_specs: &[
             KeySpec {
+                notes: "",
                 flags: &["OW", "update"],
                 begin: BeginSearch::Index(1),
                 find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
             },
             KeySpec {
+                notes: "",
                 flags: &["RO", "access"],
                 begin: BeginSearch::Index(2),
                 find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 },
@@ -2306,6 +2420,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@set", "@slow"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 },
@@ -2324,6 +2439,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@set", "@slow"],
         tips: &["nondeterministic_output"],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -2342,6 +2458,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@sortedset", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "update"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -2360,6 +2477,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@sortedset", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "access", "update"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -2378,6 +2496,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@sortedset", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "delete"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -2396,6 +2515,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@sortedset", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -2414,6 +2534,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@sortedset", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -2432,6 +2553,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@sortedset", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -2450,6 +2572,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@sortedset", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -2468,6 +2591,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@sortedset", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -2486,6 +2610,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@sortedset", "@slow"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -2505,11 +2630,13 @@ pub static COMMANDS: &[CommandSpec] = &[
         tips: &[],
         key_specs: &[
             KeySpec {
+                notes: "",
                 flags: &["OW", "update"],
                 begin: BeginSearch::Index(1),
                 find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
             },
             KeySpec {
+                notes: "",
                 flags: &["RO", "access"],
                 begin: BeginSearch::Index(2),
                 find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -2529,6 +2656,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@sortedset", "@slow"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -2547,6 +2675,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@sortedset", "@slow"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -2565,6 +2694,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@sortedset", "@slow"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -2583,6 +2713,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@sortedset", "@slow"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -2601,6 +2732,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@sortedset", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -2619,6 +2751,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@sortedset", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -2637,6 +2770,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@sortedset", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "access", "delete"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -2655,6 +2789,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@sortedset", "@fast"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "access", "delete"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -2673,6 +2808,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@sortedset", "@fast", "@blocking"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "access", "delete"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: -2, keystep: 1, limit: 0 },
@@ -2691,6 +2827,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@sortedset", "@fast", "@blocking"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "access", "delete"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: -2, keystep: 1, limit: 0 },
@@ -2709,6 +2846,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@sortedset", "@slow"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "access", "delete"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 },
@@ -2727,6 +2865,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@sortedset", "@slow", "@blocking"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "access", "delete"],
             begin: BeginSearch::Index(2),
             find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 },
@@ -2745,6 +2884,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@sortedset", "@slow"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "delete"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -2763,6 +2903,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@sortedset", "@slow"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "delete"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -2781,6 +2922,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@sortedset", "@slow"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RW", "delete"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -2799,6 +2941,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@sortedset", "@slow"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 },
@@ -2817,6 +2960,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@sortedset", "@slow"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 },
@@ -2835,6 +2979,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@sortedset", "@slow"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 },
@@ -2854,11 +2999,13 @@ pub static COMMANDS: &[CommandSpec] = &[
         tips: &[],
         key_specs: &[
             KeySpec {
+                notes: "",
                 flags: &["OW", "update"],
                 begin: BeginSearch::Index(1),
                 find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
             },
             KeySpec {
+                notes: "",
                 flags: &["RO", "access"],
                 begin: BeginSearch::Index(2),
                 find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 },
@@ -2879,11 +3026,13 @@ pub static COMMANDS: &[CommandSpec] = &[
         tips: &[],
         key_specs: &[
             KeySpec {
+                notes: "",
                 flags: &["OW", "update"],
                 begin: BeginSearch::Index(1),
                 find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
             },
             KeySpec {
+                notes: "",
                 flags: &["RO", "access"],
                 begin: BeginSearch::Index(2),
                 find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 },
@@ -2904,11 +3053,13 @@ pub static COMMANDS: &[CommandSpec] = &[
         tips: &[],
         key_specs: &[
             KeySpec {
+                notes: "",
                 flags: &["OW", "update"],
                 begin: BeginSearch::Index(1),
                 find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
             },
             KeySpec {
+                notes: "",
                 flags: &["RO", "access"],
                 begin: BeginSearch::Index(2),
                 find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 },
@@ -2928,6 +3079,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@sortedset", "@slow"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 },
@@ -2946,6 +3098,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@sortedset", "@slow"],
         tips: &["nondeterministic_output"],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -2964,6 +3117,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@sortedset", "@slow"],
         tips: &["nondeterministic_output"],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -2982,6 +3136,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@read", "@sortedset", "@slow"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO", "access"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -3042,6 +3197,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@fast", "@transaction"],
         tips: &[],
         key_specs: &[KeySpec {
+            notes: "",
             flags: &["RO"],
             begin: BeginSearch::Index(1),
             find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 },

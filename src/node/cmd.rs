@@ -229,7 +229,7 @@ pub fn run_at(
     if !spec.has(flags::SKIP_SLOWLOG) && client.blocked.is_none() {
         srv.record_slowlog(micros, args, client);
     }
-    srv.record_latency("command", micros / 1000);
+    srv.record_latency(if spec.has(flags::FAST) { "fast-command" } else { "command" }, micros / 1000);
 }
 
 fn reject(

@@ -91,7 +91,7 @@ impl Db {
     }
 
     fn is_expired(&self, key: &[u8], now: i64) -> bool {
-        matches!(self.expires.get(key), Some(&at) if at <= now)
+        matches!(self.expires.get(key), Some(&at) if at < now)
     }
 
     /// Deletes `key` if its time has passed. Returns true if it did.
@@ -266,7 +266,7 @@ impl Db {
             let mut found = 0;
             for _ in 0..sample {
                 let Some((k, &at)) = self.expires.random() else { break };
-                if at <= now {
+                if at < now {
                     let k: Key = k.into();
                     self.remove(&k);
                     self.expired += 1;

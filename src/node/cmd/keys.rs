@@ -275,7 +275,7 @@ fn scan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
     });
     // Keys past their time are left out (not deleted, which would move keys under the cursor).
-    found.retain(|k| db.ttl_of(k).is_none_or(|at| at > now));
+    found.retain(|k| db.ttl_of(k).is_none_or(|at| at >= now));
     ctx.out.array(2);
     ctx.out.bulk_str(&next.to_string());
     ctx.out.array(found.len());

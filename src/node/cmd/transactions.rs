@@ -109,7 +109,7 @@ fn unwatch_cmd(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
 
 /// Stored but past its TTL (Redis's `keyIsExpired`), without deleting it.
 fn is_logically_expired(db: &Db, key: &[u8], now: i64) -> bool {
-    db.ttl_of(key).is_some_and(|at| at <= now)
+    db.ttl_of(key).is_some_and(|at| at < now)
 }
 
 /// Redis's `isWatchedKeyExpired`: a watched key that expired since WATCH but was not deleted yet.
