@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::corpus::show;
+use support::rng::Rng;
 use support::{redis_available, redis_server, slotway_node, Conn, ServerProc};
 
 const INVALID_BULK: &[u8] = b"-ERR Protocol error: invalid bulk length\r\n";
@@ -479,31 +480,6 @@ fn many_connections_come_and_go() {
     std::thread::sleep(Duration::from_millis(100));
     node.check_healthy("300 connections dropped");
     assert_eq!(node.bystander.raw(&["GET", "x"]), b"$-1\r\n");
-}
-
-/// xorshift64*: a tiny deterministic generator, so a failing seed replays exactly.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        // splitmix64 of the seed: nearby seeds give unrelated streams, and the state is never 0.
-        let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        Rng((z ^ (z >> 31)) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
-        &v[self.below(v.len())]
-    }
 }
 
 /// Bytes that steer the parsers into their interesting states.

@@ -19,7 +19,8 @@ mod support;
 use slotway::resp::Frame;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use support::conn::parse;
-use support::corpus::show;
+use support::corpus::{show, sort_frame};
+use support::rng::Rng;
 use support::{redis_available, redis_server, slotway_node, Conn, ServerProc};
 
 /// How two replies are compared.
@@ -87,37 +88,6 @@ impl Op {
 
 macro_rules! op {
     ($($a:expr),* $(,)?) => { Op::new(vec![$($a.to_string()),*]) };
-}
-
-/// xorshift64* seeded through splitmix64: small, deterministic, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        Rng((z ^ (z >> 31)) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + (self.next() % (hi - lo + 1) as u64) as i64
-    }
-    /// True one time in `n`.
-    fn one_in(&mut self, n: usize) -> bool {
-        self.below(n) == 0
-    }
-    fn pick<T: Clone>(&mut self, v: &[T]) -> T {
-        v[self.below(v.len())].clone()
-    }
 }
 
 /// The generator's state: the random stream and the names it draws from.
@@ -848,25 +818,6 @@ fn gen_mixed(g: &mut G) -> Op {
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
-}
-
-fn sort_frame(f: Frame) -> Frame {
-    let sort = |v: Vec<Frame>| {
-        let mut v: Vec<Frame> = v.into_iter().map(sort_frame).collect();
-        v.sort_by_key(|f| f.to_bytes().to_vec());
-        v
-    };
-    match f {
-        Frame::Array(v) => Frame::Array(sort(v)),
-        Frame::Set(v) => Frame::Set(sort(v)),
-        Frame::Push(v) => Frame::Push(sort(v)),
-        Frame::Map(kv) => {
-            let mut kv: Vec<(Frame, Frame)> = kv.into_iter().map(|(k, v)| (sort_frame(k), sort_frame(v))).collect();
-            kv.sort_by_key(|(k, v)| (k.to_bytes().to_vec(), v.to_bytes().to_vec()));
-            Frame::Map(kv)
-        }
-        other => other,
-    }
 }
 
 fn pairs(f: Frame) -> Frame {

@@ -4,6 +4,7 @@
 
 pub mod conn;
 pub mod corpus;
+pub mod rng;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;

@@ -284,4 +284,14 @@ mod tests {
         let n = super::handlers().iter().filter(|h| h.is_some()).count();
         assert!(n > 0);
     }
+
+    #[test]
+    fn every_table_entry_has_a_handler() {
+        // Containers (CLIENT, CONFIG, ...) dispatch to their subcommands' handlers.
+        let missing: Vec<&str> = crate::command::all()
+            .filter(|c| c.subcommands.is_empty() && super::handler_of(c).is_none())
+            .map(|c| c.name)
+            .collect();
+        assert!(missing.is_empty(), "commands in the table without a handler: {missing:?}");
+    }
 }

@@ -50,7 +50,8 @@ pub fn show(b: &[u8]) -> String {
     }
 }
 
-fn sort_frame(f: Frame) -> Frame {
+/// Sorts every aggregate recursively: replies whose order Redis leaves open compare equal.
+pub fn sort_frame(f: Frame) -> Frame {
     let sort = |v: Vec<Frame>| {
         let mut v: Vec<Frame> = v.into_iter().map(sort_frame).collect();
         v.sort_by_key(|f| f.to_bytes().to_vec());
