@@ -163,30 +163,17 @@ pub fn execute(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[&
         out.queued();
         return;
     }
-    run(srv, client, out, spec, handler, args, false);
+    run(srv, client, out, spec, handler, args, false, unix_ms());
     if !srv.blocking.ready.is_empty() {
         super::blocking::serve_ready(srv);
     }
 }
 
 /// Calls a handler with accounting (stats, slowlog, monitors). Used by `execute`, EXEC and the
-/// re-run of blocked commands.
-pub fn run(
-    srv: &mut Server,
-    client: &mut Client,
-    out: &mut Reply,
-    spec: &'static CommandSpec,
-    handler: Handler,
-    args: &[&[u8]],
-    in_exec: bool,
-) {
-    run_at(srv, client, out, spec, handler, args, in_exec, unix_ms());
-}
-
-/// `run` with the command's clock given: commands inside EXEC all see the time EXEC started, as
-/// in Redis, so no key expires halfway through a transaction.
+/// re-run of blocked commands. `now` is the command's clock: commands inside EXEC all see the time
+/// EXEC started, as in Redis, so no key expires halfway through a transaction.
 #[allow(clippy::too_many_arguments)]
-pub fn run_at(
+pub fn run(
     srv: &mut Server,
     client: &mut Client,
     out: &mut Reply,
