@@ -1,12 +1,14 @@
 //! slotway: a Redis Cluster in one crate.
 //!
-//! Layout (dependencies point one way: `resp` <- `command` <- `node` <- `main`):
+//! Layout (dependencies point one way: `resp` <- `command` <- `cluster` <- `node` <- `main`):
 //! - [`errors`]  every error text a client can see, as constants
 //! - [`resp`]    RESP2/RESP3: request parser, reply writer, frame parser/encoder, codec
 //! - [`command`] the one command table (from Redis's COMMAND INFO): arity, flags, key positions
+//! - [`cluster`] slot math (CRC16, hash tags); topology types later
 //! - [`node`]    the storage node: server, sessions, keyspace, one file per command family
 #![forbid(unsafe_code)]
 
+pub mod cluster;
 pub mod command;
 pub mod errors;
 pub mod node;
