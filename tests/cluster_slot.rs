@@ -16,8 +16,7 @@ fn random_key(rng: &mut Rng) -> Vec<u8> {
         if rng.one_in(4) {
             k.push(rng.next() as u8);
         } else {
-            let piece: &[u8] = *rng.pick(PIECES);
-            k.extend_from_slice(piece);
+            k.extend_from_slice(rng.pick::<&[u8]>(PIECES));
         }
     }
     k
