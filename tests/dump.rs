@@ -36,11 +36,20 @@ fn fixtures() -> Vec<(&'static str, Vec<Vec<Vec<u8>>>)> {
         ("intset", vec![with(&["SADD", "intset"], n(30, &|i| format!("{}", (i as i64 - 10) * 100_000)))]),
         ("set", vec![with(&["SADD", "set"], n(30, &|i| format!("m{i}")))]),
         ("bigintset", vec![with(&["SADD", "bigintset"], n(600, &|i| format!("{i}")))]),
-        ("zset", vec![with(&["ZADD", "zset"], n(20, &|i| if i % 2 == 0 { format!("{}", i as f64 / 7.0) } else { format!("z{i}") }))]),
+        (
+            "zset",
+            vec![with(
+                &["ZADD", "zset"],
+                n(20, &|i| if i % 2 == 0 { format!("{}", i as f64 / 7.0) } else { format!("z{i}") }),
+            )],
+        ),
         (
             "bigzset",
             vec![
-                with(&["ZADD", "bigzset"], n(400, &|i| if i % 2 == 0 { format!("{}", i as f64 * 1.5) } else { format!("z{i}") })),
+                with(
+                    &["ZADD", "bigzset"],
+                    n(400, &|i| if i % 2 == 0 { format!("{}", i as f64 * 1.5) } else { format!("z{i}") }),
+                ),
                 b(vec![s("ZADD"), s("bigzset"), s("inf"), s("top"), s("-inf"), s("bottom")]),
             ],
         ),
@@ -60,7 +69,9 @@ fn read_all(c: &mut Conn, key: &str) -> Vec<Frame> {
         other => panic!("{key}: type {other:?}"),
     };
     // Listpack hashes are observable in order.
-    let ordered = if enc.as_bytes().map(|b| &b[..]) == Some(&b"listpack"[..]) && ty.as_bytes().map(|b| &b[..]) == Some(&b"hash"[..]) {
+    let ordered = if enc.as_bytes().map(|b| &b[..]) == Some(&b"listpack"[..])
+        && ty.as_bytes().map(|b| &b[..]) == Some(&b"hash"[..])
+    {
         cmd(c, &[b"HGETALL", k])
     } else {
         Frame::Null

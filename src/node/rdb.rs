@@ -105,10 +105,10 @@ pub fn verify_payload(p: &[u8]) -> bool {
     version <= RDB_VERSION && crc64::crc64(0, &p[..p.len() - 8]) == crc
 }
 
-/// The value in a verified payload (its footer is ignored).
+/// The value in a verified payload. Like Redis, the reader may run on into the footer: a body
+/// that ends early borrows its bytes instead of failing.
 pub fn load_payload(p: &[u8], lim: &Limits) -> Result<Value> {
-    let body = p.get(..p.len().saturating_sub(10)).ok_or(BadData)?;
-    let mut r = Reader { buf: body, pos: 0 };
+    let mut r = Reader { buf: p, pos: 0 };
     let t = r.byte()?;
     read_object(&mut r, t, lim)
 }
@@ -294,7 +294,7 @@ impl<'a> Reader<'a> {
         })
     }
 
-    pub fn len(&mut self) -> Result<u64> {
+    pub fn length(&mut self) -> Result<u64> {
         match self.len_or_enc()? {
             (n, false) => Ok(n),
             _ => Err(BadData),
@@ -302,7 +302,7 @@ impl<'a> Reader<'a> {
     }
 
     fn usize_len(&mut self) -> Result<usize> {
-        usize::try_from(self.len()?).map_err(|_| BadData)
+        usize::try_from(self.length()?).map_err(|_| BadData)
     }
 
     pub fn string(&mut self) -> Result<Box<[u8]>> {
@@ -349,7 +349,7 @@ pub fn read_object(r: &mut Reader, t: u8, lim: &Limits) -> Result<Value> {
     let v = match t {
         TYPE_STRING => Value::Str(r.string()?.into_vec()),
         TYPE_LIST => {
-            let n = r.len()?;
+            let n = r.length()?;
             let mut l = List::new();
             for _ in 0..n {
                 l.push(End::Right, r.string()?);
@@ -358,15 +358,16 @@ pub fn read_object(r: &mut Reader, t: u8, lim: &Limits) -> Result<Value> {
         }
         TYPE_LIST_ZIPLIST => list_from(ziplist::parse(&r.string()?).ok_or(BadData)?),
         TYPE_LIST_QUICKLIST | TYPE_LIST_QUICKLIST_2 => {
-            let nodes = r.len()?;
+            let nodes = r.length()?;
             let mut l = List::new();
             for _ in 0..nodes {
-                let container = if t == TYPE_LIST_QUICKLIST_2 { r.len()? } else { QUICKLIST_NODE_PACKED };
+                let container = if t == TYPE_LIST_QUICKLIST_2 { r.length()? } else { QUICKLIST_NODE_PACKED };
                 let blob = r.string()?;
                 match container {
                     QUICKLIST_NODE_PLAIN => l.push(End::Right, blob),
                     QUICKLIST_NODE_PACKED => {
-                        let items = if t == TYPE_LIST_QUICKLIST { ziplist::parse(&blob) } else { listpack::parse(&blob) };
+                        let items =
+                            if t == TYPE_LIST_QUICKLIST { ziplist::parse(&blob) } else { listpack::parse(&blob) };
                         for i in items.ok_or(BadData)? {
                             l.push(End::Right, i);
                         }
@@ -377,8 +378,9 @@ pub fn read_object(r: &mut Reader, t: u8, lim: &Limits) -> Result<Value> {
             Value::List(Box::new(l))
         }
         TYPE_SET => {
-            let n = r.len()?;
-            let mut s = if n > lim.set_intset as u64 { Set::Table(SlotTable::with_capacity(0)) } else { Set::default() };
+            let n = r.length()?;
+            let mut s =
+                if n > lim.set_intset as u64 { Set::Table(SlotTable::with_capacity(0)) } else { Set::default() };
             for _ in 0..n {
                 if !s.add(Member::Str(&r.string()?), lim.set_intset) {
                     return Err(BadData);
@@ -397,8 +399,9 @@ pub fn read_object(r: &mut Reader, t: u8, lim: &Limits) -> Result<Value> {
             Value::Set(Box::new(s))
         }
         TYPE_HASH => {
-            let n = r.len()?;
-            let mut h = if n > lim.hash_entries as u64 { Hash::Table(SlotTable::with_capacity(0)) } else { Hash::default() };
+            let n = r.length()?;
+            let mut h =
+                if n > lim.hash_entries as u64 { Hash::Table(SlotTable::with_capacity(0)) } else { Hash::default() };
             for _ in 0..n {
                 let f = r.string()?;
                 let v = r.string()?;
@@ -424,7 +427,7 @@ pub fn read_object(r: &mut Reader, t: u8, lim: &Limits) -> Result<Value> {
             Value::Hash(Box::new(h))
         }
         TYPE_ZSET | TYPE_ZSET_2 => {
-            let n = r.len()?;
+            let n = r.length()?;
             let mut z = ZSet::new(false);
             let no_limit = zset::Limits { entries: usize::MAX, value: usize::MAX };
             for _ in 0..n {

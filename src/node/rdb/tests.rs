@@ -93,7 +93,10 @@ fn old_encodings() {
     match read_object(&mut r, body[0], &lim).unwrap() {
         Value::ZSet(z) => {
             assert_eq!(z.encoding(), "listpack");
-            assert_eq!(z.iter().map(|(m, s)| (m.to_vec(), s)).collect::<Vec<_>>(), [(b"a".to_vec(), 1.5), (b"b".to_vec(), f64::INFINITY)]);
+            assert_eq!(
+                z.iter().map(|(m, s)| (m.to_vec(), s)).collect::<Vec<_>>(),
+                [(b"a".to_vec(), 1.5), (b"b".to_vec(), f64::INFINITY)]
+            );
         }
         other => panic!("{other:?}"),
     }

@@ -70,9 +70,7 @@ mod tests {
     #[test]
     fn parses_redis_ziplist() {
         // A Redis 6 ziplist of "a", 1, 300.
-        let zl = [
-            20, 0, 0, 0, 15, 0, 0, 0, 3, 0, 0, 0x01, b'a', 3, 0xF2, 2, 0xC0, 0x2c, 0x01, 0xFF,
-        ];
+        let zl = [20, 0, 0, 0, 15, 0, 0, 0, 3, 0, 0, 0x01, b'a', 3, 0xF2, 2, 0xC0, 0x2c, 0x01, 0xFF];
         let v = super::parse(&zl).unwrap();
         assert_eq!(v, vec![b"a"[..].into(), b"1"[..].into(), b"300"[..].into()]);
         assert!(super::parse(&zl[..19]).is_none());
