@@ -188,3 +188,10 @@ pub const LPOS_COUNT_NEGATIVE: &str = "ERR COUNT can't be negative";
 pub const LPOS_MAXLEN_NEGATIVE: &str = "ERR MAXLEN can't be negative";
 pub const LIST_NUMKEYS: &str = "ERR numkeys should be greater than 0";
 pub const LIST_COUNT: &str = "ERR count should be greater than 0";
+// dump
+pub const BUSYKEY: &str = "BUSYKEY Target key name already exists.";
+pub const DUMP_PAYLOAD: &str = "ERR DUMP payload version or checksum are wrong";
+pub const BAD_DATA_FORMAT: &str = "ERR Bad data format";
+pub const INVALID_TTL: &str = "ERR Invalid TTL value, must be >= 0";
+pub const INVALID_IDLETIME: &str = "ERR Invalid IDLETIME value, must be >= 0";
+pub const INVALID_FREQ: &str = "ERR Invalid FREQ value, must be >= 0 and <= 255";

@@ -7,6 +7,7 @@ pub mod cmd;
 pub mod config;
 pub mod db;
 pub mod dict;
+pub mod rdb;
 pub mod server;
 pub mod session;
 pub mod types;

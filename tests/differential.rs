@@ -22,6 +22,7 @@ corpus!(
     sets,
     zsets,
     zsets_cross,
+    dump,
     transactions,
     pubsub,
     server,

@@ -5,7 +5,7 @@ use super::flags::*;
 use super::{BeginSearch, CommandSpec, FindKeys, KeySpec};
 
 /// Number of entries, subcommands included (ids are 0..COUNT).
-pub const COUNT: usize = 207;
+pub const COUNT: usize = 209;
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
@@ -818,6 +818,44 @@ pub static COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         id: 48,
+        name: "dump",
+        arity: 2,
+        flags: &["readonly"],
+        bits: READONLY,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: &["@keyspace", "@read", "@slow"],
+        tips: &["nondeterministic_output"],
+        key_specs: &[KeySpec {
+            notes: "",
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
+        subcommands: &[],
+    },
+    CommandSpec {
+        id: 49,
+        name: "restore",
+        arity: -4,
+        flags: &["write", "denyoom"],
+        bits: WRITE | DENYOOM,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: &["@keyspace", "@write", "@slow", "@dangerous"],
+        tips: &[],
+        key_specs: &[KeySpec {
+            notes: "",
+            flags: &["OW", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+        }],
+        subcommands: &[],
+    },
+    CommandSpec {
+        id: 50,
         name: "get",
         arity: 2,
         flags: &["readonly", "fast"],
@@ -836,7 +874,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 49,
+        id: 51,
         name: "set",
         arity: -3,
         flags: &["write", "denyoom"],
@@ -855,7 +893,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 50,
+        id: 52,
         name: "setnx",
         arity: 3,
         flags: &["write", "denyoom", "fast"],
@@ -874,7 +912,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 51,
+        id: 53,
         name: "setex",
         arity: 4,
         flags: &["write", "denyoom"],
@@ -893,7 +931,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 52,
+        id: 54,
         name: "psetex",
         arity: 4,
         flags: &["write", "denyoom"],
@@ -912,7 +950,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 53,
+        id: 55,
         name: "getset",
         arity: 3,
         flags: &["write", "denyoom", "fast"],
@@ -931,7 +969,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 54,
+        id: 56,
         name: "getdel",
         arity: 2,
         flags: &["write", "fast"],
@@ -950,7 +988,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 55,
+        id: 57,
         name: "getex",
         arity: -2,
         flags: &["write", "fast"],
@@ -969,7 +1007,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 56,
+        id: 58,
         name: "mget",
         arity: -2,
         flags: &["readonly", "fast"],
@@ -988,7 +1026,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 57,
+        id: 59,
         name: "mset",
         arity: -3,
         flags: &["write", "denyoom"],
@@ -1007,7 +1045,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 58,
+        id: 60,
         name: "msetnx",
         arity: -3,
         flags: &["write", "denyoom"],
@@ -1026,7 +1064,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 59,
+        id: 61,
         name: "incr",
         arity: 2,
         flags: &["write", "denyoom", "fast"],
@@ -1045,7 +1083,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 60,
+        id: 62,
         name: "decr",
         arity: 2,
         flags: &["write", "denyoom", "fast"],
@@ -1064,7 +1102,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 61,
+        id: 63,
         name: "incrby",
         arity: 3,
         flags: &["write", "denyoom", "fast"],
@@ -1083,7 +1121,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 62,
+        id: 64,
         name: "decrby",
         arity: 3,
         flags: &["write", "denyoom", "fast"],
@@ -1102,7 +1140,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 63,
+        id: 65,
         name: "incrbyfloat",
         arity: 3,
         flags: &["write", "denyoom", "fast"],
@@ -1121,7 +1159,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 64,
+        id: 66,
         name: "append",
         arity: 3,
         flags: &["write", "denyoom", "fast"],
@@ -1140,7 +1178,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 65,
+        id: 67,
         name: "strlen",
         arity: 2,
         flags: &["readonly", "fast"],
@@ -1159,7 +1197,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 66,
+        id: 68,
         name: "getrange",
         arity: 4,
         flags: &["readonly"],
@@ -1178,7 +1216,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 67,
+        id: 69,
         name: "substr",
         arity: 4,
         flags: &["readonly"],
@@ -1197,7 +1235,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 68,
+        id: 70,
         name: "setrange",
         arity: 4,
         flags: &["write", "denyoom"],
@@ -1216,7 +1254,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 69,
+        id: 71,
         name: "lcs",
         arity: -3,
         flags: &["readonly"],
@@ -1235,7 +1273,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 70,
+        id: 72,
         name: "setbit",
         arity: 4,
         flags: &["write", "denyoom"],
@@ -1254,7 +1292,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 71,
+        id: 73,
         name: "getbit",
         arity: 3,
         flags: &["readonly", "fast"],
@@ -1273,7 +1311,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 72,
+        id: 74,
         name: "bitcount",
         arity: -2,
         flags: &["readonly"],
@@ -1292,7 +1330,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 73,
+        id: 75,
         name: "bitpos",
         arity: -3,
         flags: &["readonly"],
@@ -1311,7 +1349,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 74,
+        id: 76,
         name: "bitop",
         arity: -4,
         flags: &["write", "denyoom"],
@@ -1338,7 +1376,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 75,
+        id: 77,
         name: "hset",
         arity: -4,
         flags: &["write", "denyoom", "fast"],
@@ -1357,7 +1395,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 76,
+        id: 78,
         name: "hsetnx",
         arity: 4,
         flags: &["write", "denyoom", "fast"],
@@ -1376,7 +1414,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 77,
+        id: 79,
         name: "hget",
         arity: 3,
         flags: &["readonly", "fast"],
@@ -1395,7 +1433,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 78,
+        id: 80,
         name: "hmset",
         arity: -4,
         flags: &["write", "denyoom", "fast"],
@@ -1414,7 +1452,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 79,
+        id: 81,
         name: "hmget",
         arity: -3,
         flags: &["readonly", "fast"],
@@ -1433,7 +1471,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 80,
+        id: 82,
         name: "hdel",
         arity: -3,
         flags: &["write", "fast"],
@@ -1452,7 +1490,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 81,
+        id: 83,
         name: "hlen",
         arity: 2,
         flags: &["readonly", "fast"],
@@ -1471,7 +1509,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 82,
+        id: 84,
         name: "hexists",
         arity: 3,
         flags: &["readonly", "fast"],
@@ -1490,7 +1528,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 83,
+        id: 85,
         name: "hgetall",
         arity: 2,
         flags: &["readonly"],
@@ -1509,7 +1547,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 84,
+        id: 86,
         name: "hkeys",
         arity: 2,
         flags: &["readonly"],
@@ -1528,7 +1566,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 85,
+        id: 87,
         name: "hvals",
         arity: 2,
         flags: &["readonly"],
@@ -1547,7 +1585,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 86,
+        id: 88,
         name: "hincrby",
         arity: 4,
         flags: &["write", "denyoom", "fast"],
@@ -1566,7 +1604,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 87,
+        id: 89,
         name: "hincrbyfloat",
         arity: 4,
         flags: &["write", "denyoom", "fast"],
@@ -1585,7 +1623,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 88,
+        id: 90,
         name: "hstrlen",
         arity: 3,
         flags: &["readonly", "fast"],
@@ -1604,7 +1642,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 89,
+        id: 91,
         name: "hrandfield",
         arity: -2,
         flags: &["readonly"],
@@ -1623,7 +1661,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 90,
+        id: 92,
         name: "hscan",
         arity: -3,
         flags: &["readonly"],
@@ -1642,7 +1680,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 91,
+        id: 93,
         name: "lpush",
         arity: -3,
         flags: &["write", "denyoom", "fast"],
@@ -1661,7 +1699,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 92,
+        id: 94,
         name: "rpush",
         arity: -3,
         flags: &["write", "denyoom", "fast"],
@@ -1680,7 +1718,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 93,
+        id: 95,
         name: "lpushx",
         arity: -3,
         flags: &["write", "denyoom", "fast"],
@@ -1699,7 +1737,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 94,
+        id: 96,
         name: "rpushx",
         arity: -3,
         flags: &["write", "denyoom", "fast"],
@@ -1718,7 +1756,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 95,
+        id: 97,
         name: "lpop",
         arity: -2,
         flags: &["write", "fast"],
@@ -1737,7 +1775,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 96,
+        id: 98,
         name: "rpop",
         arity: -2,
         flags: &["write", "fast"],
@@ -1756,7 +1794,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 97,
+        id: 99,
         name: "llen",
         arity: 2,
         flags: &["readonly", "fast"],
@@ -1775,7 +1813,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 98,
+        id: 100,
         name: "lrange",
         arity: 4,
         flags: &["readonly"],
@@ -1794,7 +1832,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 99,
+        id: 101,
         name: "lindex",
         arity: 3,
         flags: &["readonly"],
@@ -1813,7 +1851,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 100,
+        id: 102,
         name: "lset",
         arity: 4,
         flags: &["write", "denyoom"],
@@ -1832,7 +1870,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 101,
+        id: 103,
         name: "linsert",
         arity: 5,
         flags: &["write", "denyoom"],
@@ -1851,7 +1889,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 102,
+        id: 104,
         name: "lrem",
         arity: 4,
         flags: &["write"],
@@ -1870,7 +1908,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 103,
+        id: 105,
         name: "ltrim",
         arity: 4,
         flags: &["write"],
@@ -1889,7 +1927,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 104,
+        id: 106,
         name: "lpos",
         arity: -3,
         flags: &["readonly"],
@@ -1908,7 +1946,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 105,
+        id: 107,
         name: "lmove",
         arity: 5,
         flags: &["write", "denyoom"],
@@ -1935,7 +1973,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 106,
+        id: 108,
         name: "rpoplpush",
         arity: 3,
         flags: &["write", "denyoom"],
@@ -1962,7 +2000,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 107,
+        id: 109,
         name: "lmpop",
         arity: -4,
         flags: &["write", "movablekeys"],
@@ -1981,7 +2019,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 108,
+        id: 110,
         name: "blpop",
         arity: -3,
         flags: &["write", "noscript", "blocking"],
@@ -2000,7 +2038,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 109,
+        id: 111,
         name: "brpop",
         arity: -3,
         flags: &["write", "noscript", "blocking"],
@@ -2019,7 +2057,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 110,
+        id: 112,
         name: "blmove",
         arity: 6,
         flags: &["write", "denyoom", "noscript", "blocking"],
@@ -2046,7 +2084,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 111,
+        id: 113,
         name: "brpoplpush",
         arity: 4,
         flags: &["write", "denyoom", "noscript", "blocking"],
@@ -2073,7 +2111,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 112,
+        id: 114,
         name: "blmpop",
         arity: -5,
         flags: &["write", "blocking", "movablekeys"],
@@ -2092,7 +2130,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 113,
+        id: 115,
         name: "sadd",
         arity: -3,
         flags: &["write", "denyoom", "fast"],
@@ -2111,7 +2149,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 114,
+        id: 116,
         name: "srem",
         arity: -3,
         flags: &["write", "fast"],
@@ -2130,7 +2168,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 115,
+        id: 117,
         name: "smembers",
         arity: 2,
         flags: &["readonly"],
@@ -2149,7 +2187,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 116,
+        id: 118,
         name: "sismember",
         arity: 3,
         flags: &["readonly", "fast"],
@@ -2168,7 +2206,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 117,
+        id: 119,
         name: "smismember",
         arity: -3,
         flags: &["readonly", "fast"],
@@ -2187,7 +2225,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 118,
+        id: 120,
         name: "scard",
         arity: 2,
         flags: &["readonly", "fast"],
@@ -2206,7 +2244,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 119,
+        id: 121,
         name: "spop",
         arity: -2,
         flags: &["write", "fast"],
@@ -2225,7 +2263,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 120,
+        id: 122,
         name: "srandmember",
         arity: -2,
         flags: &["readonly"],
@@ -2244,7 +2282,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 121,
+        id: 123,
         name: "smove",
         arity: 4,
         flags: &["write", "fast"],
@@ -2271,7 +2309,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 122,
+        id: 124,
         name: "sinter",
         arity: -2,
         flags: &["readonly"],
@@ -2290,7 +2328,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 123,
+        id: 125,
         name: "sunion",
         arity: -2,
         flags: &["readonly"],
@@ -2309,7 +2347,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 124,
+        id: 126,
         name: "sdiff",
         arity: -2,
         flags: &["readonly"],
@@ -2328,7 +2366,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 125,
+        id: 127,
         name: "sinterstore",
         arity: -3,
         flags: &["write", "denyoom"],
@@ -2355,7 +2393,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 126,
+        id: 128,
         name: "sunionstore",
         arity: -3,
         flags: &["write", "denyoom"],
@@ -2382,7 +2420,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 127,
+        id: 129,
         name: "sdiffstore",
         arity: -3,
         flags: &["write", "denyoom"],
@@ -2409,7 +2447,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 128,
+        id: 130,
         name: "sintercard",
         arity: -3,
         flags: &["readonly", "movablekeys"],
@@ -2428,7 +2466,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 129,
+        id: 131,
         name: "sscan",
         arity: -3,
         flags: &["readonly"],
@@ -2447,7 +2485,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 130,
+        id: 132,
         name: "zadd",
         arity: -4,
         flags: &["write", "denyoom", "fast"],
@@ -2466,7 +2504,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 131,
+        id: 133,
         name: "zincrby",
         arity: 4,
         flags: &["write", "denyoom", "fast"],
@@ -2485,7 +2523,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 132,
+        id: 134,
         name: "zrem",
         arity: -3,
         flags: &["write", "fast"],
@@ -2504,7 +2542,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 133,
+        id: 135,
         name: "zcard",
         arity: 2,
         flags: &["readonly", "fast"],
@@ -2523,7 +2561,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 134,
+        id: 136,
         name: "zscore",
         arity: 3,
         flags: &["readonly", "fast"],
@@ -2542,7 +2580,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 135,
+        id: 137,
         name: "zmscore",
         arity: -3,
         flags: &["readonly", "fast"],
@@ -2561,7 +2599,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 136,
+        id: 138,
         name: "zrank",
         arity: 3,
         flags: &["readonly", "fast"],
@@ -2580,7 +2618,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 137,
+        id: 139,
         name: "zrevrank",
         arity: 3,
         flags: &["readonly", "fast"],
@@ -2599,7 +2637,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 138,
+        id: 140,
         name: "zrange",
         arity: -4,
         flags: &["readonly"],
@@ -2618,7 +2656,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 139,
+        id: 141,
         name: "zrangestore",
         arity: -5,
         flags: &["write", "denyoom"],
@@ -2645,7 +2683,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 140,
+        id: 142,
         name: "zrangebyscore",
         arity: -4,
         flags: &["readonly"],
@@ -2664,7 +2702,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 141,
+        id: 143,
         name: "zrevrangebyscore",
         arity: -4,
         flags: &["readonly"],
@@ -2683,7 +2721,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 142,
+        id: 144,
         name: "zrangebylex",
         arity: -4,
         flags: &["readonly"],
@@ -2702,7 +2740,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 143,
+        id: 145,
         name: "zrevrangebylex",
         arity: -4,
         flags: &["readonly"],
@@ -2721,7 +2759,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 144,
+        id: 146,
         name: "zcount",
         arity: 4,
         flags: &["readonly", "fast"],
@@ -2740,7 +2778,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 145,
+        id: 147,
         name: "zlexcount",
         arity: 4,
         flags: &["readonly", "fast"],
@@ -2759,7 +2797,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 146,
+        id: 148,
         name: "zpopmin",
         arity: -2,
         flags: &["write", "fast"],
@@ -2778,7 +2816,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 147,
+        id: 149,
         name: "zpopmax",
         arity: -2,
         flags: &["write", "fast"],
@@ -2797,7 +2835,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 148,
+        id: 150,
         name: "bzpopmin",
         arity: -3,
         flags: &["write", "noscript", "blocking", "fast"],
@@ -2816,7 +2854,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 149,
+        id: 151,
         name: "bzpopmax",
         arity: -3,
         flags: &["write", "noscript", "blocking", "fast"],
@@ -2835,7 +2873,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 150,
+        id: 152,
         name: "zmpop",
         arity: -4,
         flags: &["write", "movablekeys"],
@@ -2854,7 +2892,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 151,
+        id: 153,
         name: "bzmpop",
         arity: -5,
         flags: &["write", "blocking", "movablekeys"],
@@ -2873,7 +2911,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 152,
+        id: 154,
         name: "zremrangebyrank",
         arity: 4,
         flags: &["write"],
@@ -2892,7 +2930,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 153,
+        id: 155,
         name: "zremrangebyscore",
         arity: 4,
         flags: &["write"],
@@ -2911,7 +2949,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 154,
+        id: 156,
         name: "zremrangebylex",
         arity: 4,
         flags: &["write"],
@@ -2930,7 +2968,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 155,
+        id: 157,
         name: "zunion",
         arity: -3,
         flags: &["readonly", "movablekeys"],
@@ -2949,7 +2987,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 156,
+        id: 158,
         name: "zinter",
         arity: -3,
         flags: &["readonly", "movablekeys"],
@@ -2968,7 +3006,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 157,
+        id: 159,
         name: "zdiff",
         arity: -3,
         flags: &["readonly", "movablekeys"],
@@ -2987,7 +3025,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 158,
+        id: 160,
         name: "zunionstore",
         arity: -4,
         flags: &["write", "denyoom", "movablekeys"],
@@ -3014,7 +3052,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 159,
+        id: 161,
         name: "zinterstore",
         arity: -4,
         flags: &["write", "denyoom", "movablekeys"],
@@ -3041,7 +3079,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 160,
+        id: 162,
         name: "zdiffstore",
         arity: -4,
         flags: &["write", "denyoom", "movablekeys"],
@@ -3068,7 +3106,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 161,
+        id: 163,
         name: "zintercard",
         arity: -3,
         flags: &["readonly", "movablekeys"],
@@ -3087,7 +3125,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 162,
+        id: 164,
         name: "zrandmember",
         arity: -2,
         flags: &["readonly"],
@@ -3106,7 +3144,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 163,
+        id: 165,
         name: "zscan",
         arity: -3,
         flags: &["readonly"],
@@ -3125,7 +3163,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 164,
+        id: 166,
         name: "zrevrange",
         arity: -4,
         flags: &["readonly"],
@@ -3144,7 +3182,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 165,
+        id: 167,
         name: "multi",
         arity: 1,
         flags: &["noscript", "loading", "stale", "fast", "allow_busy"],
@@ -3158,7 +3196,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 166,
+        id: 168,
         name: "exec",
         arity: 1,
         flags: &["noscript", "loading", "stale", "skip_slowlog"],
@@ -3172,7 +3210,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 167,
+        id: 169,
         name: "discard",
         arity: 1,
         flags: &["noscript", "loading", "stale", "fast", "allow_busy"],
@@ -3186,7 +3224,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 168,
+        id: 170,
         name: "watch",
         arity: -2,
         flags: &["noscript", "loading", "stale", "fast", "allow_busy"],
@@ -3205,7 +3243,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 169,
+        id: 171,
         name: "unwatch",
         arity: 1,
         flags: &["noscript", "loading", "stale", "fast", "allow_busy"],
@@ -3219,7 +3257,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 170,
+        id: 172,
         name: "subscribe",
         arity: -2,
         flags: &["pubsub", "noscript", "loading", "stale"],
@@ -3233,7 +3271,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 171,
+        id: 173,
         name: "unsubscribe",
         arity: -1,
         flags: &["pubsub", "noscript", "loading", "stale"],
@@ -3247,7 +3285,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 172,
+        id: 174,
         name: "psubscribe",
         arity: -2,
         flags: &["pubsub", "noscript", "loading", "stale"],
@@ -3261,7 +3299,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 173,
+        id: 175,
         name: "punsubscribe",
         arity: -1,
         flags: &["pubsub", "noscript", "loading", "stale"],
@@ -3275,7 +3313,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 174,
+        id: 176,
         name: "publish",
         arity: 3,
         flags: &["pubsub", "loading", "stale", "fast"],
@@ -3289,7 +3327,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 175,
+        id: 177,
         name: "pubsub",
         arity: -2,
         flags: &[],
@@ -3302,7 +3340,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         key_specs: &[],
         subcommands: &[
             CommandSpec {
-                id: 176,
+                id: 178,
                 name: "pubsub|channels",
                 arity: -2,
                 flags: &["pubsub", "loading", "stale"],
@@ -3316,7 +3354,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 subcommands: &[],
             },
             CommandSpec {
-                id: 177,
+                id: 179,
                 name: "pubsub|numsub",
                 arity: -2,
                 flags: &["pubsub", "loading", "stale"],
@@ -3330,7 +3368,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 subcommands: &[],
             },
             CommandSpec {
-                id: 178,
+                id: 180,
                 name: "pubsub|numpat",
                 arity: 2,
                 flags: &["pubsub", "loading", "stale"],
@@ -3344,7 +3382,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 subcommands: &[],
             },
             CommandSpec {
-                id: 179,
+                id: 181,
                 name: "pubsub|help",
                 arity: 2,
                 flags: &["loading", "stale"],
@@ -3360,7 +3398,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         ],
     },
     CommandSpec {
-        id: 180,
+        id: 182,
         name: "info",
         arity: -1,
         flags: &["loading", "stale"],
@@ -3374,7 +3412,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 181,
+        id: 183,
         name: "config",
         arity: -2,
         flags: &[],
@@ -3387,7 +3425,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         key_specs: &[],
         subcommands: &[
             CommandSpec {
-                id: 182,
+                id: 184,
                 name: "config|get",
                 arity: -3,
                 flags: &["admin", "noscript", "loading", "stale"],
@@ -3401,7 +3439,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 subcommands: &[],
             },
             CommandSpec {
-                id: 183,
+                id: 185,
                 name: "config|set",
                 arity: -4,
                 flags: &["admin", "noscript", "loading", "stale"],
@@ -3415,7 +3453,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 subcommands: &[],
             },
             CommandSpec {
-                id: 184,
+                id: 186,
                 name: "config|resetstat",
                 arity: 2,
                 flags: &["admin", "noscript", "loading", "stale"],
@@ -3429,7 +3467,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 subcommands: &[],
             },
             CommandSpec {
-                id: 185,
+                id: 187,
                 name: "config|help",
                 arity: 2,
                 flags: &["loading", "stale"],
@@ -3445,7 +3483,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         ],
     },
     CommandSpec {
-        id: 186,
+        id: 188,
         name: "time",
         arity: 1,
         flags: &["loading", "stale", "fast"],
@@ -3459,7 +3497,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 187,
+        id: 189,
         name: "slowlog",
         arity: -2,
         flags: &[],
@@ -3472,7 +3510,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         key_specs: &[],
         subcommands: &[
             CommandSpec {
-                id: 188,
+                id: 190,
                 name: "slowlog|get",
                 arity: -2,
                 flags: &["admin", "loading", "stale"],
@@ -3486,7 +3524,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 subcommands: &[],
             },
             CommandSpec {
-                id: 189,
+                id: 191,
                 name: "slowlog|len",
                 arity: 2,
                 flags: &["admin", "loading", "stale"],
@@ -3500,7 +3538,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 subcommands: &[],
             },
             CommandSpec {
-                id: 190,
+                id: 192,
                 name: "slowlog|reset",
                 arity: 2,
                 flags: &["admin", "loading", "stale"],
@@ -3514,7 +3552,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 subcommands: &[],
             },
             CommandSpec {
-                id: 191,
+                id: 193,
                 name: "slowlog|help",
                 arity: 2,
                 flags: &["loading", "stale"],
@@ -3530,7 +3568,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         ],
     },
     CommandSpec {
-        id: 192,
+        id: 194,
         name: "monitor",
         arity: 1,
         flags: &["admin", "noscript", "loading", "stale"],
@@ -3544,7 +3582,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 193,
+        id: 195,
         name: "shutdown",
         arity: -1,
         flags: &["admin", "noscript", "loading", "stale", "no_multi", "allow_busy"],
@@ -3558,7 +3596,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     CommandSpec {
-        id: 194,
+        id: 196,
         name: "latency",
         arity: -2,
         flags: &[],
@@ -3571,7 +3609,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         key_specs: &[],
         subcommands: &[
             CommandSpec {
-                id: 195,
+                id: 197,
                 name: "latency|latest",
                 arity: 2,
                 flags: &["admin", "noscript", "loading", "stale"],
@@ -3585,7 +3623,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 subcommands: &[],
             },
             CommandSpec {
-                id: 196,
+                id: 198,
                 name: "latency|history",
                 arity: 3,
                 flags: &["admin", "noscript", "loading", "stale"],
@@ -3599,7 +3637,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 subcommands: &[],
             },
             CommandSpec {
-                id: 197,
+                id: 199,
                 name: "latency|reset",
                 arity: -2,
                 flags: &["admin", "noscript", "loading", "stale"],
@@ -3613,7 +3651,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 subcommands: &[],
             },
             CommandSpec {
-                id: 198,
+                id: 200,
                 name: "latency|help",
                 arity: 2,
                 flags: &["loading", "stale"],
@@ -3629,7 +3667,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         ],
     },
     CommandSpec {
-        id: 199,
+        id: 201,
         name: "command",
         arity: -1,
         flags: &["loading", "stale"],
@@ -3642,7 +3680,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         key_specs: &[],
         subcommands: &[
             CommandSpec {
-                id: 200,
+                id: 202,
                 name: "command|count",
                 arity: 2,
                 flags: &["loading", "stale"],
@@ -3656,7 +3694,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 subcommands: &[],
             },
             CommandSpec {
-                id: 201,
+                id: 203,
                 name: "command|list",
                 arity: -2,
                 flags: &["loading", "stale"],
@@ -3670,7 +3708,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 subcommands: &[],
             },
             CommandSpec {
-                id: 202,
+                id: 204,
                 name: "command|info",
                 arity: -2,
                 flags: &["loading", "stale"],
@@ -3684,7 +3722,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 subcommands: &[],
             },
             CommandSpec {
-                id: 203,
+                id: 205,
                 name: "command|getkeys",
                 arity: -4,
                 flags: &["loading", "stale"],
@@ -3698,7 +3736,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 subcommands: &[],
             },
             CommandSpec {
-                id: 204,
+                id: 206,
                 name: "command|docs",
                 arity: -2,
                 flags: &["loading", "stale"],
@@ -3712,7 +3750,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 subcommands: &[],
             },
             CommandSpec {
-                id: 205,
+                id: 207,
                 name: "command|help",
                 arity: 2,
                 flags: &["loading", "stale"],
@@ -3728,7 +3766,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         ],
     },
     CommandSpec {
-        id: 206,
+        id: 208,
         name: "lastsave",
         arity: 1,
         flags: &["loading", "stale", "fast"],

@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod connection;
+pub mod dump;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
@@ -84,6 +85,7 @@ fn handlers() -> &'static [Option<Handler>] {
             connection::COMMANDS,
             client::COMMANDS,
             keys::COMMANDS,
+            dump::COMMANDS,
             strings::COMMANDS,
             hashes::COMMANDS,
             lists::COMMANDS,
