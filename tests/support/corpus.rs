@@ -7,6 +7,8 @@
 //! - `!pairs` a flat array/map of field-value pairs, compared as an unordered set of pairs
 //! - `!len` compare only the reply type and its element count (random picks: SPOP n, SRANDMEMBER n)
 //! - `!type` compare only the reply type (RANDOMKEY, TIME)
+//! - `!approx` non-negative integers within 100 of each other (PTTL of a live key: a millisecond may
+//!   pass between the write and the read); anything else exact
 //! - `!skip` run on both, do not compare
 //! - `!send` send without reading a reply (a command that blocks); `!read` reads one reply
 //! - `!sleep MS` pause; `!raw "bytes"` send raw protocol bytes (double-quote escapes) and compare
@@ -23,6 +25,7 @@ enum Mode {
     Pairs,
     Len,
     Type,
+    Approx,
     Skip,
     Send,
     Read,
@@ -100,6 +103,11 @@ fn same(mode: Mode, a: &[u8], b: &[u8]) -> bool {
         Mode::Pairs => pairs(parse(a)) == pairs(parse(b)),
         Mode::Len => len_of(&parse(a)) == len_of(&parse(b)),
         Mode::Type => a.first() == b.first(),
+        Mode::Approx => match (parse(a), parse(b)) {
+            // -1 / -2 (no TTL / no key) stay exact.
+            (Frame::Integer(x), Frame::Integer(y)) if x >= 0 && y >= 0 => (x - y).abs() <= 100,
+            (x, y) => x == y,
+        },
         Mode::Skip | Mode::Send => true,
     }
 }
@@ -134,6 +142,7 @@ pub fn run(name: &str) -> (usize, Vec<String>) {
                     "pairs" => Mode::Pairs,
                     "len" => Mode::Len,
                     "type" => Mode::Type,
+                    "approx" => Mode::Approx,
                     "skip" => Mode::Skip,
                     "send" => Mode::Send,
                     "read" => Mode::Read,
