@@ -152,7 +152,6 @@ pub fn client_setinfo_chars(attr: &[u8]) -> String {
 pub const HASH_NOT_INTEGER: &str = "ERR hash value is not an integer";
 pub const HASH_NOT_FLOAT: &str = "ERR hash value is not a float";
 pub const NAN_OR_INFINITY: &str = "ERR value is NaN or Infinity";
-pub const INCR_NAN_OR_INFINITY: &str = "ERR increment would produce NaN or Infinity";
 /// HRANDFIELD / SRANDMEMBER count of i64::MIN (Redis's `getRangeLongFromObjectOrReply` text).
 pub const RANDOM_COUNT_RANGE: &str =
     "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
@@ -171,12 +170,8 @@ pub const ZSET_LIMIT_NEEDS_BY: &str =
     "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX";
 pub const ZSET_WITHSCORES_BYLEX: &str = "ERR syntax error, WITHSCORES not supported in combination with BYLEX";
 pub const ZSET_WEIGHT_FLOAT: &str = "ERR weight value is not a float";
-pub const ZSET_LIMIT_NEGATIVE: &str = "ERR LIMIT can't be negative";
-pub const ZSET_NUMKEYS: &str = "ERR numkeys should be greater than 0";
-pub const ZSET_COUNT: &str = "ERR count should be greater than 0";
 pub const ZSET_RANDMEMBER_RANGE: &str =
     "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
-pub const ZSET_OUT_OF_RANGE: &str = "ERR value is out of range";
 
 /// ZUNION/ZINTER/ZDIFF(STORE)/ZINTERCARD with numkeys < 1; `name` is the command's table name.
 pub fn zset_no_keys(name: &str) -> String {
@@ -186,8 +181,7 @@ pub fn zset_no_keys(name: &str) -> String {
 pub const LPOS_RANK_ZERO: &str = "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list";
 pub const LPOS_COUNT_NEGATIVE: &str = "ERR COUNT can't be negative";
 pub const LPOS_MAXLEN_NEGATIVE: &str = "ERR MAXLEN can't be negative";
-pub const LIST_NUMKEYS: &str = "ERR numkeys should be greater than 0";
-pub const LIST_COUNT: &str = "ERR count should be greater than 0";
+pub const COUNT_NOT_POSITIVE: &str = "ERR count should be greater than 0";
 // dump
 pub const BUSYKEY: &str = "BUSYKEY Target key name already exists.";
 pub const DUMP_PAYLOAD: &str = "ERR DUMP payload version or checksum are wrong";

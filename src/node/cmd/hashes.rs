@@ -256,8 +256,7 @@ fn hincrbyfloat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         },
         _ => None,
     };
-    let s =
-        ldouble::incr(old.unwrap_or(Parsed::ZERO), incr).ok_or(super::CmdError::from(errors::INCR_NAN_OR_INFINITY))?;
+    let s = ldouble::incr(old.unwrap_or(Parsed::ZERO), incr).ok_or(super::CmdError::from(errors::NAN_OR_INF))?;
     let (max_entries, max_value) = limits(ctx);
     write_or_create(ctx, args[1])?.set(args[2], s.as_bytes(), max_entries, max_value);
     ctx.modified(args[1]);

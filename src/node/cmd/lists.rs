@@ -451,7 +451,7 @@ fn rpoplpush(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 /// LMPOP/BLMPOP arguments from `numkeys` on: the key range in `args`, the side, the count.
 fn mpop_args(args: &[&[u8]], numkeys_idx: usize) -> Result<(usize, usize, End, i64), CmdError> {
-    let numkeys = long_at_least(args[numkeys_idx], 1, errors::LIST_NUMKEYS)?;
+    let numkeys = long_at_least(args[numkeys_idx], 1, errors::NUMKEYS_NOT_POSITIVE)?;
     let where_idx = usize::try_from(numkeys)
         .ok()
         .and_then(|n| n.checked_add(numkeys_idx + 1))
@@ -463,7 +463,7 @@ fn mpop_args(args: &[&[u8]], numkeys_idx: usize) -> Result<(usize, usize, End, i
     while j < args.len() {
         if count.is_none() && is(args[j], "count") && j + 1 < args.len() {
             j += 1;
-            count = Some(long_at_least(args[j], 1, errors::LIST_COUNT)?);
+            count = Some(long_at_least(args[j], 1, errors::COUNT_NOT_POSITIVE)?);
         } else {
             return Err(errors::SYNTAX.into());
         }

@@ -1022,7 +1022,7 @@ fn bzmpop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 /// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]; BZMPOP has the timeout first.
 fn zmpop_generic(ctx: &mut Ctx, args: &[&[u8]], numkeys_idx: usize, blocking: bool) -> CmdResult {
-    let numkeys = ranged(args[numkeys_idx], 1, i64::MAX, errors::ZSET_NUMKEYS)? as u64;
+    let numkeys = ranged(args[numkeys_idx], 1, i64::MAX, errors::NUMKEYS_NOT_POSITIVE)? as u64;
     if numkeys >= (args.len() - numkeys_idx - 1) as u64 {
         return Err(errors::SYNTAX.into());
     }
@@ -1040,7 +1040,7 @@ fn zmpop_generic(ctx: &mut Ctx, args: &[&[u8]], numkeys_idx: usize, blocking: bo
         let more = args.len() - 1 - j;
         if count == -1 && util::is(args[j], "count") && more > 0 {
             j += 1;
-            count = ranged(args[j], 1, i64::MAX, errors::ZSET_COUNT)?;
+            count = ranged(args[j], 1, i64::MAX, errors::COUNT_NOT_POSITIVE)?;
         } else {
             return Err(errors::SYNTAX.into());
         }
@@ -1072,7 +1072,7 @@ fn zrandmember(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
         let withscores = args.len() == 4;
         if withscores && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&l) {
-            return Err(errors::ZSET_OUT_OF_RANGE.into());
+            return Err(errors::VALUE_OUT_OF_RANGE.into());
         }
         return zrandmember_count(ctx, args[1], l, withscores);
     }
@@ -1383,7 +1383,7 @@ fn zsetop(
             withscores = true;
             j += 1;
         } else if card_only && remaining >= 2 && util::is(a, "limit") {
-            limit = ranged(args[j + 1], 0, i64::MAX, errors::ZSET_LIMIT_NEGATIVE)?;
+            limit = ranged(args[j + 1], 0, i64::MAX, errors::LIMIT_NEGATIVE)?;
             j += 2;
         } else {
             return Err(errors::SYNTAX.into());
