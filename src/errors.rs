@@ -152,7 +152,7 @@ pub fn client_setinfo_chars(attr: &[u8]) -> String {
 pub const HASH_NOT_INTEGER: &str = "ERR hash value is not an integer";
 pub const HASH_NOT_FLOAT: &str = "ERR hash value is not a float";
 pub const NAN_OR_INFINITY: &str = "ERR value is NaN or Infinity";
-/// HRANDFIELD / SRANDMEMBER count of i64::MIN (Redis's `getRangeLongFromObjectOrReply` text).
+/// HRANDFIELD / SRANDMEMBER / ZRANDMEMBER count of i64::MIN (Redis's `getRangeLongFromObjectOrReply` text).
 pub const RANDOM_COUNT_RANGE: &str =
     "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
 pub const VALUE_OUT_OF_RANGE: &str = "ERR value is out of range";
@@ -170,8 +170,6 @@ pub const ZSET_LIMIT_NEEDS_BY: &str =
     "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX";
 pub const ZSET_WITHSCORES_BYLEX: &str = "ERR syntax error, WITHSCORES not supported in combination with BYLEX";
 pub const ZSET_WEIGHT_FLOAT: &str = "ERR weight value is not a float";
-pub const ZSET_RANDMEMBER_RANGE: &str =
-    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
 
 /// ZUNION/ZINTER/ZDIFF(STORE)/ZINTERCARD with numkeys < 1; `name` is the command's table name.
 pub fn zset_no_keys(name: &str) -> String {

@@ -1064,7 +1064,7 @@ fn zrandmember(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     if args.len() >= 3 {
         let l = match parse_i64(args[2]) {
             None => return Err(errors::NOT_INTEGER.into()),
-            Some(i64::MIN) => return Err(errors::ZSET_RANDMEMBER_RANGE.into()),
+            Some(i64::MIN) => return Err(errors::RANDOM_COUNT_RANGE.into()),
             Some(l) => l,
         };
         if args.len() > 4 || (args.len() == 4 && !util::is(args[3], "withscores")) {
