@@ -10,7 +10,9 @@
 //! - `!approx` non-negative integers within 100 of each other (PTTL of a live key: a millisecond may
 //!   pass between the write and the read); anything else exact
 //! - `!skip` run on both, do not compare
-//! - `!send` send without reading a reply (a command that blocks); `!read` reads one reply
+//! - `!send` send without reading a reply (a command that blocks); `!read` reads one reply.
+//!   Follow a `!send` with `!sleep 50` so the command is parked before another connection acts:
+//!   connections race to the server otherwise, and FIFO order among waiters would be luck
 //! - `!sleep MS` pause; `!raw "bytes"` send raw protocol bytes (double-quote escapes) and compare
 
 use super::conn::{encode, parse};
