@@ -30,6 +30,8 @@ pub mod flags {
     pub const SENTINEL: u32 = 1 << 18;
     pub const ONLY_SENTINEL: u32 = 1 << 19;
     pub const NO_ASYNC_LOADING: u32 = 1 << 20;
+    /// RESTORE-ASKING: acts as if ASKING had been sent first.
+    pub const ASKING: u32 = 1 << 21;
 }
 
 #[derive(Debug)]

@@ -3,6 +3,7 @@
 
 pub mod blocking;
 pub mod client;
+pub mod cluster;
 pub mod cmd;
 pub mod config;
 pub mod db;
@@ -24,6 +25,8 @@ pub enum NodeError {
     Bind { addr: String, source: std::io::Error },
     #[error("runtime: {0}")]
     Runtime(#[from] std::io::Error),
+    #[error("{0}")]
+    ClusterConfig(#[from] cluster::conf::ConfError),
 }
 
 /// Runs a node until SHUTDOWN or a signal. `on_ready` receives the bound port (useful with
@@ -38,20 +41,13 @@ pub fn run(config: Config, on_ready: impl FnOnce(u16)) -> Result<(), NodeError> 
         let mut listeners = Vec::new();
         let mut bound_port = port;
         for a in addrs {
-            let host = match a.as_str() {
-                "*" => "0.0.0.0".to_string(),
-                "::*" => "::".to_string(),
-                h => h.to_string(),
-            };
-            let addr =
-                if host.contains(':') { format!("[{host}]:{bound_port}") } else { format!("{host}:{bound_port}") };
+            let (addr, optional) = listen_addr(&a, bound_port);
             match tokio::net::TcpListener::bind(&addr).await {
                 Ok(l) => {
                     bound_port = l.local_addr().map(|a| a.port()).unwrap_or(bound_port);
                     listeners.push(l);
                 }
-                // `-::*` style (optional) addresses may be unavailable, as in Redis.
-                Err(_) if a != host || host == "::" => {}
+                Err(_) if optional => {}
                 Err(source) => return Err(NodeError::Bind { addr, source }),
             }
         }
@@ -62,6 +58,10 @@ pub fn run(config: Config, on_ready: impl FnOnce(u16)) -> Result<(), NodeError> 
             });
         }
         srv.borrow_mut().tcp_port = bound_port;
+        if srv.borrow().config.get("cluster-enabled") == Some("yes") {
+            let bus = start_cluster(&srv, bound_port).await?;
+            tokio::task::spawn_local(cluster::bus::run(bus, srv.clone()));
+        }
         for l in listeners {
             tokio::task::spawn_local(session::accept_loop(l, srv.clone()));
         }
@@ -88,6 +88,42 @@ pub fn run(config: Config, on_ready: impl FnOnce(u16)) -> Result<(), NodeError> 
         tracing::info!("Redis is now ready to exit, bye bye...");
         Ok(())
     })
+}
+
+/// A `bind` entry as a socket address, and whether failing to bind it is tolerated: the wildcard
+/// forms (`*`, `::*`) may be unavailable (no IPv6), as in Redis.
+fn listen_addr(a: &str, port: u16) -> (String, bool) {
+    let host = match a {
+        "*" => "0.0.0.0",
+        "::*" => "::",
+        h => h,
+    };
+    let addr = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+    (addr, a != host || host == "::")
+}
+
+/// Loads or creates the cluster state and binds the bus port on the same addresses as the client
+/// port.
+async fn start_cluster(srv: &Rc<RefCell<Server>>, port: u16) -> Result<Vec<tokio::net::TcpListener>, NodeError> {
+    let (addrs, cport) = {
+        let s = srv.borrow();
+        (s.config.bind_addrs(), cluster::bus_port(&s.config, port))
+    };
+    let mut listeners = Vec::new();
+    for a in addrs {
+        let (addr, optional) = listen_addr(&a, cport);
+        match tokio::net::TcpListener::bind(&addr).await {
+            Ok(l) => listeners.push(l),
+            Err(_) if optional => {}
+            Err(source) => return Err(NodeError::Bind { addr, source }),
+        }
+    }
+    let mut s = srv.borrow_mut();
+    let st = cluster::init(&s.config, port, cport, server::unix_ms())?;
+    s.cluster = Some(Box::new(st));
+    s.dbs[0].enable_slot_index();
+    cluster::before_sleep(&mut s);
+    Ok(listeners)
 }
 
 #[cfg(unix)]

@@ -169,6 +169,9 @@ pub fn execute(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[&
     if !srv.blocking.ready.is_empty() {
         super::blocking::serve_ready(srv);
     }
+    if srv.cluster.is_some() {
+        super::cluster::before_sleep(srv);
+    }
 }
 
 /// Calls a handler with accounting (stats, slowlog, monitors). Used by `execute`, EXEC and the

@@ -73,6 +73,24 @@ pub struct Db {
     pub hits: u64,
     pub misses: u64,
     pub expired: u64,
+    /// Cluster mode: the keys of each slot, for CLUSTER COUNTKEYSINSLOT / GETKEYSINSLOT, which
+    /// resharding calls for every slot it moves (a scan of the whole keyspace each time would make
+    /// a reshard quadratic). Redis 7.0 keeps the same index (`slot_to_keys`).
+    slot_keys: Option<Box<SlotKeys>>,
+}
+
+/// Keys per slot. A key's bytes are stored a second time here; only cluster-mode nodes pay that.
+pub struct SlotKeys {
+    sets: Vec<hashbrown::HashSet<Key>>,
+}
+
+impl SlotKeys {
+    fn add(&mut self, key: &[u8]) {
+        self.sets[crate::cluster::key_slot(key) as usize].insert(key.into());
+    }
+    fn del(&mut self, key: &[u8]) {
+        self.sets[crate::cluster::key_slot(key) as usize].remove(key);
+    }
 }
 
 impl Db {
@@ -157,18 +175,27 @@ impl Db {
             Some(e) => *e = entry,
             None => {
                 self.map.insert(key.into(), entry);
+                if let Some(ix) = &mut self.slot_keys {
+                    ix.add(key);
+                }
             }
         }
     }
 
     /// Inserts an entry as it is (RESTORE-like paths keep lru/freq).
     pub fn insert_entry(&mut self, key: Key, entry: Entry) {
+        if let Some(ix) = &mut self.slot_keys {
+            ix.add(&key);
+        }
         self.map.insert(key, entry);
     }
 
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let (_, e) = self.map.remove(key)?;
         self.expires.remove(key);
+        if let Some(ix) = &mut self.slot_keys {
+            ix.del(key);
+        }
         Some(e)
     }
 
@@ -177,6 +204,9 @@ impl Db {
         self.expire_if_needed(key, now);
         let (_, e) = self.map.remove(key)?;
         let ttl = self.expires.remove(key).map(|(_, t)| t);
+        if let Some(ix) = &mut self.slot_keys {
+            ix.del(key);
+        }
         Some((e, ttl))
     }
 
@@ -209,6 +239,28 @@ impl Db {
     pub fn clear(&mut self) {
         self.map = Default::default();
         self.expires = Default::default();
+        if self.slot_keys.is_some() {
+            self.enable_slot_index();
+        }
+    }
+
+    /// Starts keeping the per-slot key index (cluster mode), indexing the keys already here.
+    pub fn enable_slot_index(&mut self) {
+        let mut ix = SlotKeys { sets: (0..crate::cluster::SLOTS).map(|_| Default::default()).collect() };
+        for k in self.map.keys() {
+            ix.add(k);
+        }
+        self.slot_keys = Some(Box::new(ix));
+    }
+
+    /// Keys stored in `slot`, expired or not (CLUSTER COUNTKEYSINSLOT); 0 without the index.
+    pub fn count_in_slot(&self, slot: u16) -> usize {
+        self.slot_keys.as_ref().map_or(0, |ix| ix.sets[slot as usize].len())
+    }
+
+    /// Up to `max` keys stored in `slot` (CLUSTER GETKEYSINSLOT).
+    pub fn keys_in_slot(&self, slot: u16, max: usize) -> Vec<Key> {
+        self.slot_keys.as_ref().map_or_else(Vec::new, |ix| ix.sets[slot as usize].iter().take(max).cloned().collect())
     }
 
     /// Every live key (KEYS); expired ones are skipped, not deleted.
@@ -319,5 +371,6 @@ impl Db {
     pub fn swap_contents(&mut self, other: &mut Db) {
         std::mem::swap(&mut self.map, &mut other.map);
         std::mem::swap(&mut self.expires, &mut other.expires);
+        std::mem::swap(&mut self.slot_keys, &mut other.slot_keys);
     }
 }

@@ -221,6 +221,8 @@ pub struct Server {
     pub memory_peak: u64,
     /// Resident memory when the server was created (INFO used_memory_startup).
     pub memory_startup: u64,
+    /// Cluster mode (`cluster-enabled yes`): the node's view of the cluster.
+    pub cluster: Option<Box<super::cluster::ClusterState>>,
 }
 
 pub fn unix_ms() -> i64 {
@@ -268,6 +270,7 @@ impl Server {
             master_replid,
             memory_peak: 0,
             memory_startup: super::cmd::server::sys::rss_bytes(),
+            cluster: None,
         }
     }
 
