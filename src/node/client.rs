@@ -99,6 +99,10 @@ pub struct Client {
     pub no_evict: bool,
     /// Reply then close (QUIT, protocol error).
     pub close_after_reply: bool,
+    /// Cluster: ASKING was sent; the next command may touch an importing slot (one command only).
+    pub asking: bool,
+    /// Cluster: READONLY was sent; reads of the master's slots are served by this replica.
+    pub readonly: bool,
 }
 
 impl Client {
@@ -134,6 +138,8 @@ impl Client {
             monitor: false,
             no_evict: false,
             close_after_reply: false,
+            asking: false,
+            readonly: false,
         }
     }
 

@@ -276,6 +276,9 @@ pub struct ClusterState {
     pub todo_save: bool,
     /// Set when `cluster_state` must be recomputed.
     pub todo_update_state: bool,
+    /// Set when every node should hear our new configuration now rather than at the next ping
+    /// (Redis's `clusterBroadcastPong` after SETSLOT NODE, BUMPEPOCH, a won election...).
+    pub todo_broadcast_pong: bool,
     /// Unix ms when this master found itself in a minority partition (Redis's
     /// `among_minority_time`), and when the state last changed to fail.
     pub among_minority_time: i64,
@@ -307,6 +310,7 @@ impl ClusterState {
             config_path,
             todo_save: false,
             todo_update_state: true,
+            todo_broadcast_pong: false,
             among_minority_time: 0,
             state_fail_time: 0,
             start_time: now,
@@ -420,6 +424,33 @@ impl ClusterState {
             }
             self.nodes.insert(new, n);
         }
+    }
+
+    /// CLUSTER MEET: adds a nameless node in HANDSHAKE|MEET state; the bus connects to it, sends
+    /// MEET, and learns its real name from the reply (`clusterStartHandshake`). False if a
+    /// handshake with that address is already under way.
+    pub fn start_handshake(&mut self, ip: &str, port: u16, cport: u16, now: i64) -> bool {
+        if self.handshake_in_progress(ip, port, cport) {
+            return false;
+        }
+        let mut n = ClusterNode::new(random_id(), nflags::HANDSHAKE | nflags::MEET, now);
+        n.ip = ip.to_string();
+        n.port = port;
+        n.cport = cport;
+        self.add_node(n);
+        true
+    }
+
+    /// CLUSTER FORGET bans a node for this long (seconds), so gossip does not bring it back.
+    pub const BLACKLIST_TTL: i64 = 60;
+
+    pub fn blacklist_add(&mut self, id: NodeId, now_secs: i64) {
+        self.blacklist.retain(|_, until| *until > now_secs);
+        self.blacklist.insert(id, now_secs + Self::BLACKLIST_TTL);
+    }
+
+    pub fn blacklisted(&self, id: &NodeId, now_secs: i64) -> bool {
+        self.blacklist.get(id).is_some_and(|until| *until > now_secs)
     }
 
     /// Is a handshake with this address already under way (`clusterHandshakeInProgress`)?

@@ -13,6 +13,21 @@ pub struct Link {
     pub ctime: i64,
 }
 
+impl Link {
+    /// CLUSTER LINKS `events`: "r", "w" or "rw".
+    pub fn events(&self) -> &'static str {
+        "r"
+    }
+    /// CLUSTER LINKS `send-buffer-allocated`.
+    pub fn send_buffer_allocated(&self) -> usize {
+        0
+    }
+    /// CLUSTER LINKS `send-buffer-used`.
+    pub fn send_buffer_used(&self) -> usize {
+        0
+    }
+}
+
 /// Serves the bus port and runs the cluster cron until the node shuts down.
 pub async fn run(listeners: Vec<TcpListener>, srv: Rc<RefCell<Server>>) {
     let _ = (listeners, srv);
