@@ -187,3 +187,15 @@ pub const BAD_DATA_FORMAT: &str = "ERR Bad data format";
 pub const INVALID_TTL: &str = "ERR Invalid TTL value, must be >= 0";
 pub const INVALID_IDLETIME: &str = "ERR Invalid IDLETIME value, must be >= 0";
 pub const INVALID_FREQ: &str = "ERR Invalid FREQ value, must be >= 0 and <= 255";
+// --- cluster: migrate ---
+pub const MIGRATE_KEYS_NEEDS_EMPTY_KEY: &str =
+    "ERR When using MIGRATE KEYS option, the key argument must be set to the empty string";
+/// Redis 7.0 says "client" here (its text, kept as is).
+pub const MIGRATE_IOERR_CONNECT: &str = "IOERR error or timeout connecting to the client";
+pub const MIGRATE_IOERR_WRITE: &str = "IOERR error or timeout writing to target instance";
+pub const MIGRATE_IOERR_READ: &str = "IOERR error or timeout reading to target instance";
+
+/// An error reply of the MIGRATE target, passed on (`msg` without its leading `-`).
+pub fn migrate_target_error(msg: &str) -> String {
+    format!("ERR Target instance replied with error: {msg}")
+}

@@ -7,6 +7,7 @@ pub mod dump;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
+pub mod migrate;
 pub mod pubsub;
 pub mod server;
 pub mod sets;
@@ -86,6 +87,7 @@ fn handlers() -> &'static [Option<Handler>] {
             client::COMMANDS,
             keys::COMMANDS,
             dump::COMMANDS,
+            migrate::COMMANDS,
             strings::COMMANDS,
             hashes::COMMANDS,
             lists::COMMANDS,
