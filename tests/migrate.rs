@@ -71,6 +71,7 @@ fn fixtures() -> Vec<(String, Vec<Vec<String>>)> {
     let n = |k: usize, f: &dyn Fn(usize) -> String| (0..k).map(f).collect::<Vec<_>>();
     let base: Vec<(&str, Vec<Vec<String>>)> = vec![
         ("str:raw", vec![with(&["SET", "str:raw"], vec!["raw ".repeat(30)])]),
+        ("str:huge", vec![with(&["SET", "str:huge"], vec!["0123456789abcdef".repeat(200_000)])]),
         ("str:int", vec![s(&["SET", "str:int", "-9876543210"])]),
         ("str:emb", vec![s(&["SET", "str:emb", "short value"])]),
         ("list:small", vec![with(&["RPUSH", "list:small"], n(7, &|i| format!("{}", i as i64 * 1000 - 3)))]),
@@ -300,6 +301,7 @@ fn scenario(kind: Kind) -> Vec<(String, Vec<u8>)> {
     rec(&mut out, "closed port copy", &mut s, &["MIGRATE", "127.0.0.1", &closed, "r", "0", "500", "COPY"]);
     rec(&mut out, "closed port", &mut s, &["MIGRATE", "127.0.0.1", &closed, "r", "0", "500"]);
     rec(&mut out, "closed port: source kept", &mut s, &["GET", "r"]);
+    rec(&mut out, "huge timeout", &mut s, &["MIGRATE", "127.0.0.1", &closed, "r", "0", "9223372036854775807"]);
     rec(&mut out, "bad host", &mut s, &["MIGRATE", "", "1", "r", "0", "500"]);
     rec(&mut out, "negative port", &mut s, &["MIGRATE", "127.0.0.1", "-1", "r", "0", "500"]);
     let t0 = Instant::now();
@@ -383,6 +385,31 @@ fn connections_are_cached_then_closed_when_idle() {
         let tp = t.stream.peer_addr().expect("peer").port().to_string();
         assert_eq!(cmd(s, &["MIGRATE", "127.0.0.1", &tp, "c", "0", "1000"]), Frame::Simple("OK".into()));
         assert_eq!(connections_received(t) - before, 1);
+    }
+}
+
+/// At most 64 cached connections: the 65th target evicts one. Distinct names for one target
+/// (`0`-padded ports) make distinct cache entries, as in Redis.
+#[test]
+fn at_most_64_cached_connections() {
+    need_redis();
+    for kind in [Kind::Redis, Kind::Slotway] {
+        let src = start(kind, &[]);
+        let tgt = redis_server(&[]);
+        let (mut s, mut t) = (src.conn(), tgt.conn());
+        cmd(&mut s, &["SET", "k", "v"]);
+        let before = connections_received(&mut t);
+        for i in 0..70 {
+            let port = format!("{}{}", "0".repeat(i), tgt.port);
+            let r = cmd(&mut s, &["MIGRATE", "127.0.0.1", &port, "k", "0", "1000", "COPY", "REPLACE"]);
+            assert_eq!(r, Frame::Simple("OK".into()), "{kind:?}: port {port}");
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while client_count(&mut t) != 65 {
+            assert!(Instant::now() < deadline, "{kind:?}: {} clients on the target, want 64 + 1", client_count(&mut t));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(connections_received(&mut t) - before, 70, "{kind:?}: one connection per name");
     }
 }
 

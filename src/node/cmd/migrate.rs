@@ -393,10 +393,11 @@ fn connect(host: &[u8], port: &[u8], timeout: Duration) -> Option<Link> {
     if addrs.is_empty() {
         return None;
     }
-    let deadline = Instant::now() + timeout;
+    // A timeout too large for the clock is as good as none.
+    let deadline = Instant::now().checked_add(timeout);
     let mut timed_out = false;
     for a in addrs {
-        let left = deadline.saturating_duration_since(Instant::now());
+        let left = deadline.map_or(timeout, |d| d.saturating_duration_since(Instant::now()));
         if left.is_zero() {
             timed_out = true;
             break;
