@@ -215,6 +215,16 @@ pub fn run(
         count_error(srv, &e.0);
         out.error(&e.0);
     }
+    // MIGRATE's passwords never reach MONITOR or SLOWLOG (Redis's `redactClientCommandArgument`).
+    let redacted: Vec<&[u8]>;
+    let args = if spec.name == "migrate" {
+        let secret = migrate::secret_positions(args);
+        redacted =
+            args.iter().enumerate().map(|(i, a)| if secret.contains(&i) { &b"(redacted)"[..] } else { a }).collect();
+        &redacted[..]
+    } else {
+        args
+    };
     // Monitors see a command once it ran (Redis 7.0's `call`): the commands of a transaction
     // come before its EXEC.
     if !srv.monitors.is_empty() && !spec.has(flags::ADMIN) && !spec.has(flags::SKIP_MONITOR) {

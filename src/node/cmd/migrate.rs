@@ -96,6 +96,27 @@ struct Request<'a> {
     keys: &'a [&'a [u8]],
 }
 
+/// The arguments Redis shows as `(redacted)` in MONITOR and SLOWLOG: the passwords (and AUTH2's
+/// user name), found the way `parse` walks the options.
+pub fn secret_positions(args: &[&[u8]]) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut j = 6;
+    while j < args.len() {
+        let more = args.len() - 1 - j;
+        if is(args[j], "auth") && more >= 1 {
+            out.push(j + 1);
+            j += 1;
+        } else if is(args[j], "auth2") && more >= 2 {
+            out.extend([j + 1, j + 2]);
+            j += 2;
+        } else if is(args[j], "keys") {
+            break;
+        }
+        j += 1;
+    }
+    out
+}
+
 fn parse<'a>(args: &'a [&'a [u8]]) -> Result<Request<'a>, CmdError> {
     let (mut copy, mut replace) = (false, false);
     let (mut username, mut password) = (None, None);
