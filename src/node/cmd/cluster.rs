@@ -312,13 +312,13 @@ fn shard_node(out: &mut Reply, n: &ClusterNode, endpoint: &str) {
     });
 }
 
-/// CLUSTER SHARDS: one entry per node that is not a replica (Redis 7.0 walks the nodes and skips
-/// replicas, so a node still in handshake is a shard of its own), with its slots and its replicas.
+/// CLUSTER SHARDS: one entry per master (a node still in handshake is neither master nor replica
+/// and is left out), with its slots and its replicas.
 fn shards(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     let endpoint = endpoint_type(ctx.srv).to_string();
     let st = state(ctx.srv)?;
     let runs = owner_runs(st);
-    let heads: Vec<&ClusterNode> = st.nodes.values().filter(|n| !n.is_replica()).collect();
+    let heads: Vec<&ClusterNode> = st.nodes.values().filter(|n| n.is_master()).collect();
     let out = &mut *ctx.out;
     out.array(heads.len());
     for head in heads {
@@ -537,10 +537,10 @@ fn meet(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     }
     let text = |a: &[u8]| errors::lossy(a, usize::MAX);
     let port = crate::resp::request::parse_i64(args[3])
-        .ok_or_else(|| CmdError::from(format!("ERR Invalid base port specified: {}", text(args[3]))))?;
+        .ok_or_else(|| CmdError::from(format!("ERR Invalid TCP base port specified: {}", text(args[3]))))?;
     let cport = match args.get(4) {
         Some(a) => crate::resp::request::parse_i64(a)
-            .ok_or_else(|| CmdError::from(format!("ERR Invalid bus port specified: {}", text(a))))?,
+            .ok_or_else(|| CmdError::from(format!("ERR Invalid TCP bus port specified: {}", text(a))))?,
         None => port.saturating_add(10000),
     };
     let invalid = || CmdError::from(format!("ERR Invalid node address specified: {}:{}", text(args[2]), text(args[3])));
