@@ -176,7 +176,7 @@ pub fn info_text(st: &ClusterState) -> String {
         }
         let _ = write!(s, "cluster_stats_messages_{dir}:{total}\r\n");
     }
-    s.push_str("total_cluster_links_buffer_limit_exceeded:0\r\n");
+    let _ = write!(s, "total_cluster_links_buffer_limit_exceeded:{}\r\n", cl::bus::links_buffer_limit_exceeded());
     s
 }
 
@@ -686,12 +686,7 @@ fn count_failure_reports(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let now = ctx.now;
     let st = state(ctx.srv)?;
     let id = lookup(st, args[2]).ok_or_else(|| unknown_node(args[2]))?;
-    // Reports older than twice the node timeout no longer count (`clusterNodeCleanupFailureReports`).
-    let max_age = timeout.saturating_mul(2);
-    let n = st.node_mut(&id).map_or(0, |n| {
-        n.fail_reports.retain(|r| now - r.time <= max_age);
-        n.fail_reports.len()
-    });
+    let n = st.node_mut(&id).map_or(0, |n| cl::bus::failure::count(n, now, timeout));
     ctx.out.int(n as i64);
     Ok(())
 }
