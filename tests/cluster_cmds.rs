@@ -811,3 +811,176 @@ fn saveconfig_and_reset_hard_write_a_file_that_reloads() {
     let reply = String::from_utf8(c.raw(&["CLUSTER", "SAVECONFIG"])).expect("utf-8");
     assert!(reply.starts_with("-ERR error saving the cluster node config: No such file or directory"), "{reply}");
 }
+
+/// The elements of an aggregate reply, raw (a map's keys and values alternate).
+fn elements(raw: &[u8]) -> Vec<Vec<u8>> {
+    let eol = raw.windows(2).position(|w| w == b"\r\n").expect("header line");
+    let n: usize = std::str::from_utf8(&raw[1..eol]).expect("utf-8").parse().expect("count");
+    let n = if raw[0] == b'%' { 2 * n } else { n };
+    let mut pos = eol + 2;
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let len = slotway::resp::frame_len(&raw[pos..]).expect("valid").expect("complete");
+        out.push(raw[pos..pos + len].to_vec());
+        pos += len;
+    }
+    assert_eq!(pos, raw.len(), "trailing bytes");
+    out
+}
+
+/// CLUSTER NODES lines with the ping/pong times (which differ run to run) replaced by `T`.
+fn nodes_lines(side: &mut Side) -> Vec<String> {
+    let raw = side.send(&["CLUSTER", "NODES"]);
+    let mut lines: Vec<String> = side
+        .masked(text(&raw).as_bytes())
+        .lines()
+        .map(|l| {
+            let mut f: Vec<&str> = l.split(' ').collect();
+            if f.len() > 5 {
+                f[4] = "T";
+                f[5] = "T";
+            }
+            f.join(" ")
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// CLUSTER LINKS entries with the create time checked and masked, sorted.
+fn links(side: &mut Side, since: i64) -> Vec<String> {
+    let raw = side.send(&["CLUSTER", "LINKS"]);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64;
+    let mut out: Vec<String> = elements(&raw)
+        .iter()
+        .map(|link| {
+            let kv = elements(link);
+            let keys: Vec<String> = kv.iter().step_by(2).map(|k| text(k)).collect();
+            assert_eq!(
+                keys,
+                ["direction", "node", "create-time", "events", "send-buffer-allocated", "send-buffer-used"],
+                "{}",
+                side.name
+            );
+            let ctime = match parse(&kv[5]) {
+                slotway::resp::Frame::Integer(t) => t,
+                o => panic!("create-time is not an integer: {o:?}"),
+            };
+            assert!(ctime >= since && ctime <= now, "{}: create-time {ctime} not in [{since}, {now}]", side.name);
+            let mut kv = kv;
+            kv[5] = b":T\r\n".to_vec();
+            side.masked(&kv.concat())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Waits (boundedly) until `side` knows exactly `n` nodes, none in handshake, all connected.
+fn wait_joined(side: &mut Side, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let nodes = text(&side.send(&["CLUSTER", "NODES"]));
+        let lines: Vec<&str> = nodes.lines().collect();
+        if lines.len() == n && lines.iter().all(|l| !l.contains("handshake") && l.contains(" connected")) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{} never saw {n} connected nodes: {nodes}", side.name);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Two masters that met over the bus: the views each node gives of the pair, and SETSLOT,
+/// FORGET and LINKS with a real peer, against two real redis-servers doing the same.
+#[test]
+fn two_masters_over_the_bus_match_redis() {
+    redis_required();
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64;
+    let dirs: Vec<Dir> = (0..4).map(|_| Dir::new("cc-2")).collect();
+    let opts = ["--cluster-node-timeout", "2000"];
+    let r1 = start(Kind::Redis, dirs[0].path(), true, &opts);
+    let r2 = start(Kind::Redis, dirs[1].path(), true, &opts);
+    let s1 = start(Kind::Slotway, dirs[2].path(), true, &opts);
+    let s2 = start(Kind::Slotway, dirs[3].path(), true, &opts);
+    let mut a = Pair::new(&r1, &s1);
+    let mut b = Pair::new(&r2, &s2);
+    // Each side knows its peer's id and ports.
+    let peers = |p: &mut Pair, rp: &Proc, sp: &Proc| {
+        for (side, peer) in [(&mut p.redis, rp), (&mut p.slotway, sp)] {
+            let id = side.myid();
+            side.id("me", &id);
+            let other = text(&Conn::connect(peer.port).raw(&["CLUSTER", "MYID"]));
+            side.id("other", &other);
+            side.mask(&peer.port.to_string(), "OPORT");
+            side.mask(&peer.cport.to_string(), "OCPRT");
+            side.vars.insert("oport".into(), peer.port.to_string());
+            side.vars.insert("ocport".into(), peer.cport.to_string());
+        }
+    };
+    peers(&mut a, &r2, &s2);
+    peers(&mut b, &r1, &s1);
+    settle();
+    a.check(&["CLUSTER", "SET-CONFIG-EPOCH", "1"]);
+    b.check(&["CLUSTER", "SET-CONFIG-EPOCH", "2"]);
+    a.check(&["CLUSTER", "ADDSLOTSRANGE", "0", "8191"]);
+    b.check(&["CLUSTER", "ADDSLOTSRANGE", "8192", "16383"]);
+    a.check(&["CLUSTER", "MEET", "127.0.0.1", "{oport}", "{ocport}"]);
+    for p in [&mut a, &mut b] {
+        p.both(|side| wait_joined(side, 2));
+    }
+    a.wait_ok();
+    b.wait_ok();
+    for p in [&mut a, &mut b] {
+        let info = |side: &mut Side| {
+            let t = text(&side.send(&["CLUSTER", "INFO"]));
+            t[..t.find("cluster_stats").expect("stats lines")].to_string()
+        };
+        assert_eq!(info(&mut p.slotway), info(&mut p.redis));
+        let n = nodes_lines(&mut p.redis);
+        assert_eq!(n.len(), 2, "{n:?}");
+        assert_eq!(nodes_lines(&mut p.slotway), n);
+        let shards = |side: &mut Side| {
+            let mut v: Vec<String> = elements(&side.send(&["CLUSTER", "SHARDS"])).iter().map(|e| side.masked(e)).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(shards(&mut p.slotway), shards(&mut p.redis));
+        let l = links(&mut p.redis, since);
+        assert_eq!(l.len(), 2, "a link each way: {l:?}");
+        assert_eq!(links(&mut p.slotway, since), l);
+        for cmd in [
+            &["CLUSTER", "SLOTS"][..],
+            &["CLUSTER", "COUNT-FAILURE-REPORTS", "{other}"],
+            &["CLUSTER", "REPLICAS", "{other}"],
+            &["CLUSTER", "SET-CONFIG-EPOCH", "3"],
+            &["CLUSTER", "FORGET", "{me}"],
+            &["CLUSTER", "ADDSLOTS", "0"],
+            &["CLUSTER", "ADDSLOTS", "16383"],
+            &["CLUSTER", "SETSLOT", "8192", "MIGRATING", "{other}"],
+            &["CLUSTER", "SETSLOT", "0", "IMPORTING", "{other}"],
+        ] {
+            p.check(cmd);
+        }
+    }
+    // Slot 100 moves from a to b by hand.
+    b.check(&["CLUSTER", "SETSLOT", "100", "IMPORTING", "{other}"]);
+    a.check(&["CLUSTER", "SETSLOT", "100", "MIGRATING", "{other}"]);
+    a.check(&["CLUSTER", "SETSLOT", "100", "NODE", "{other}"]);
+    b.check(&["CLUSTER", "SETSLOT", "100", "NODE", "{me}"]);
+    b.check(&["CLUSTER", "BUMPEPOCH"]);
+    for p in [&mut a, &mut b] {
+        assert_eq!(nodes_lines(&mut p.slotway), nodes_lines(&mut p.redis));
+        p.check(&["CLUSTER", "SLOTS"]);
+    }
+    // Forgetting: the peer is gone from a's view and stays gone though it keeps talking to a.
+    a.check(&["CLUSTER", "FORGET", "{other}"]);
+    a.check(&["CLUSTER", "FORGET", "{other}"]);
+    a.check_lines(&["CLUSTER", "NODES"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    a.check_lines(&["CLUSTER", "NODES"]);
+    a.check(&["CLUSTER", "COUNT-FAILURE-REPORTS", "{other}"]);
+    assert_eq!(a.check(&["CLUSTER", "LINKS"]), "*0\r\n");
+    let n = nodes_lines(&mut b.redis);
+    assert_eq!(n.len(), 2, "b still knows a: {n:?}");
+    assert_eq!(nodes_lines(&mut b.slotway), n);
+}
