@@ -64,7 +64,12 @@ fn start_on(kind: Kind, dir: &Path, cluster: bool, port: u16, cport: u16, extra:
             c
         }
     };
-    let mut child = cmd.args(&args).stdout(Stdio::null()).stderr(if std::env::var_os("CLUSTER_CMDS_STDERR").is_some() { Stdio::inherit() } else { Stdio::null() }).spawn().expect("spawn server");
+    let mut child = cmd
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(if std::env::var_os("CLUSTER_CMDS_STDERR").is_some() { Stdio::inherit() } else { Stdio::null() })
+        .spawn()
+        .expect("spawn server");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -797,7 +802,10 @@ fn saveconfig_and_reset_hard_write_a_file_that_reloads() {
     let saved = std::fs::read_to_string(&s.conf).expect("nodes.conf");
     assert_eq!(
         saved,
-        format!("{new_id} :{}@{} myself,master - 0 0 0 connected\nvars currentEpoch 0 lastVoteEpoch 0\n", s.port, s.cport)
+        format!(
+            "{new_id} :{}@{} myself,master - 0 0 0 connected\nvars currentEpoch 0 lastVoteEpoch 0\n",
+            s.port, s.cport
+        )
     );
     // The same on Redis.
     assert_eq!(rc.raw(&["CLUSTER", "RESET", "HARD"]), b"+OK\r\n");
@@ -805,7 +813,10 @@ fn saveconfig_and_reset_hard_write_a_file_that_reloads() {
     let rsaved = std::fs::read_to_string(&r.conf).expect("redis nodes.conf");
     assert_eq!(
         rsaved,
-        format!("{r_new} :{}@{} myself,master - 0 0 0 connected\nvars currentEpoch 0 lastVoteEpoch 0\n", r.port, r.cport)
+        format!(
+            "{r_new} :{}@{} myself,master - 0 0 0 connected\nvars currentEpoch 0 lastVoteEpoch 0\n",
+            r.port, r.cport
+        )
     );
     // An unwritable config path is reported with strerror's text, as Redis does.
     drop(c);
@@ -946,7 +957,8 @@ fn two_masters_over_the_bus_match_redis() {
         assert_eq!(n.len(), 2, "{n:?}");
         assert_eq!(nodes_lines(&mut p.slotway), n);
         let shards = |side: &mut Side| {
-            let mut v: Vec<String> = elements(&side.send(&["CLUSTER", "SHARDS"])).iter().map(|e| side.masked(e)).collect();
+            let mut v: Vec<String> =
+                elements(&side.send(&["CLUSTER", "SHARDS"])).iter().map(|e| side.masked(e)).collect();
             v.sort();
             v
         };

@@ -626,7 +626,9 @@ impl ClusterState {
         if n.has(nflags::MYSELF) {
             // In slot order; a slot both migrating and importing shows as migrating (Redis).
             let mut open: Vec<(u16, bool, &NodeId)> = self.migrating.iter().map(|(k, v)| (*k, true, v)).collect();
-            open.extend(self.importing.iter().filter(|(k, _)| !self.migrating.contains_key(k)).map(|(k, v)| (*k, false, v)));
+            open.extend(
+                self.importing.iter().filter(|(k, _)| !self.migrating.contains_key(k)).map(|(k, v)| (*k, false, v)),
+            );
             open.sort_by_key(|(slot, _, _)| *slot);
             for (slot, migrating, other) in open {
                 if migrating {
