@@ -213,7 +213,10 @@ fn real_redis_nodes_and_a_slotway_node_form_one_cluster() {
     let sid = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1";
     std::fs::write(
         ds.path().join("nodes.conf"),
-        format!("{sid} 127.0.0.1:{sport}@{} myself,master - 0 0 0 connected 0-99\nvars currentEpoch 0 lastVoteEpoch 0\n", sport + 10000),
+        format!(
+            "{sid} 127.0.0.1:{sport}@{} myself,master - 0 0 0 connected 0-99\nvars currentEpoch 0 lastVoteEpoch 0\n",
+            sport + 10000
+        ),
     )
     .expect("write nodes.conf");
     let mut s = Node { child: None, port: sport, dir: ds.path().to_path_buf(), real: false };

@@ -7,9 +7,7 @@ use super::failure;
 use super::msg::{self, mtype, Body, Gossip, Header, Msg};
 use super::Link;
 use crate::cluster::SLOTS;
-use crate::node::cluster::{
-    id_str, nflags, random_id, ClusterNode, ClusterState, NodeId, SlotBitmap, MSG_TYPES,
-};
+use crate::node::cluster::{id_str, nflags, random_id, ClusterNode, ClusterState, NodeId, SlotBitmap, MSG_TYPES};
 use crate::node::config::Config;
 use crate::node::db::Db;
 use crate::node::server::{unix_ms, Server};
@@ -199,11 +197,7 @@ pub fn send_ping(st: &mut ClusterState, env: &Env, link: &Link, t: u16) {
 
 /// Links to every node that can hear a broadcast (not myself, not in handshake).
 fn broadcast_links(st: &ClusterState) -> Vec<Link> {
-    st.nodes
-        .values()
-        .filter(|n| !n.has(nflags::MYSELF | nflags::HANDSHAKE))
-        .filter_map(|n| n.link.clone())
-        .collect()
+    st.nodes.values().filter(|n| !n.has(nflags::MYSELF | nflags::HANDSHAKE)).filter_map(|n| n.link.clone()).collect()
 }
 
 /// `clusterBroadcastPong`: tell every node our configuration now.
@@ -401,11 +395,7 @@ fn process_gossip(st: &mut ClusterState, env: &Env, hdr: &Header, gossip: &[Goss
                 let Some(node) = st.nodes.get_mut(&g.name) else { continue };
                 if gfail {
                     if failure::add_report(node, &s, now) {
-                        tracing::debug!(
-                            "Node {} reported node {} as not reachable.",
-                            id_str(&s),
-                            id_str(&g.name)
-                        );
+                        tracing::debug!("Node {} reported node {} as not reachable.", id_str(&s), id_str(&g.name));
                     }
                     failure::mark_failing_if_needed(st, env, &g.name);
                 } else if failure::del_report(node, &s, now, env.node_timeout) {
@@ -926,10 +916,22 @@ mod tests {
         st.blacklist_add(banned, 1000);
         st.node_mut(&B).unwrap().flags |= nflags::PFAIL;
         let mut fx = Effects::default();
-        let gossip = vec![g(new_ok, nflags::MASTER), g(banned, nflags::MASTER), g(bad_name, nflags::MASTER), g(B, nflags::PFAIL | nflags::MASTER)];
+        let gossip = vec![
+            g(new_ok, nflags::MASTER),
+            g(banned, nflags::MASTER),
+            g(bad_name, nflags::MASTER),
+            g(B, nflags::PFAIL | nflags::MASTER),
+        ];
         // From an unknown sender nothing is added.
         let stranger = *b"9999999999999999999999999999999999999999";
-        assert!(process_in(&mut st, &env(), &db, &inbound(), ping(mtype::PING, stranger, 0, &[], gossip.clone()), &mut fx));
+        assert!(process_in(
+            &mut st,
+            &env(),
+            &db,
+            &inbound(),
+            ping(mtype::PING, stranger, 0, &[], gossip.clone()),
+            &mut fx
+        ));
         assert!(st.node(&new_ok).is_none());
         // From A (a known master): the valid, unbanned node is added; A's report plus our own
         // vote reach the quorum of 2 out of 3, so B turns FAIL and a FAIL is broadcast.
