@@ -198,5 +198,3 @@ pub const SELECT_IN_CLUSTER: &str = "ERR SELECT is not allowed in cluster mode";
 pub const MOVE_IN_CLUSTER: &str = "ERR MOVE is not allowed in cluster mode";
 pub const SWAPDB_IN_CLUSTER: &str = "ERR SWAPDB is not allowed in cluster mode";
 pub const COPY_DB_IN_CLUSTER: &str = "ERR Copying to another database is not allowed in cluster mode";
-/// ASKING, READONLY and READWRITE on a node without cluster-enabled.
-pub const CLUSTER_SUPPORT_DISABLED: &str = "ERR This instance has cluster support disabled";

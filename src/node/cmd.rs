@@ -94,7 +94,6 @@ fn handlers() -> &'static [Option<Handler>] {
             transactions::COMMANDS,
             pubsub::COMMANDS,
             server::COMMANDS,
-            super::cluster::route::COMMANDS,
         ];
         let by_name: std::collections::HashMap<&str, usize> = command::all().map(|c| (c.name, c.id)).collect();
         for fam in families {

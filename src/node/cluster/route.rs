@@ -18,15 +18,11 @@ use crate::cluster::key_slot;
 use crate::command::{self, flags, CommandSpec};
 use crate::errors;
 use crate::node::client::{Client, OwnedCommand};
-use crate::node::cmd::{CmdResult, Ctx, Handler};
 use crate::node::db::Db;
 use crate::node::server::{unix_ms, Server};
 use crate::resp::Reply;
 use smallvec::SmallVec;
 use std::borrow::Cow;
-
-/// ASKING, READONLY and READWRITE: the per-connection cluster flags the check reads.
-pub const COMMANDS: &[(&str, Handler)] = &[("asking", asking), ("readonly", readonly), ("readwrite", readwrite)];
 
 /// Why a command does not run on this node (Redis's `CLUSTER_REDIR_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -349,33 +345,6 @@ fn blocked_redirect(st: &ClusterState, client: &Client, blocked: &crate::node::c
         None => Redirect::DownUnbound,
         Some(to) => Redirect::Moved { slot, to },
     })
-}
-
-fn asking(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
-    if ctx.srv.cluster.is_none() {
-        return Err(errors::CLUSTER_SUPPORT_DISABLED.into());
-    }
-    ctx.client.asking = true;
-    ctx.out.ok();
-    Ok(())
-}
-
-fn readonly(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
-    if ctx.srv.cluster.is_none() {
-        return Err(errors::CLUSTER_SUPPORT_DISABLED.into());
-    }
-    ctx.client.readonly = true;
-    ctx.out.ok();
-    Ok(())
-}
-
-fn readwrite(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
-    if ctx.srv.cluster.is_none() {
-        return Err(errors::CLUSTER_SUPPORT_DISABLED.into());
-    }
-    ctx.client.readonly = false;
-    ctx.out.ok();
-    Ok(())
 }
 
 #[cfg(test)]
