@@ -8,6 +8,7 @@ pub mod dump;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
+pub mod migrate;
 pub mod pubsub;
 pub mod server;
 pub mod sets;
@@ -87,6 +88,7 @@ fn handlers() -> &'static [Option<Handler>] {
             client::COMMANDS,
             keys::COMMANDS,
             dump::COMMANDS,
+            migrate::COMMANDS,
             strings::COMMANDS,
             hashes::COMMANDS,
             lists::COMMANDS,
