@@ -280,9 +280,12 @@ pub fn check(srv: &Server, client: &Client, cmd: &'static CommandSpec, args: &[&
         queued,
         asking: client.asking,
         readonly: client.readonly,
-        allow_reads_when_down: srv.config.get("cluster-allow-reads-when-down") == Some("yes"),
+        // Only read when the cluster is down, and the clock only while a slot is open: the common
+        // case costs neither a config lookup nor a clock read.
+        allow_reads_when_down: !st.ok && srv.config.get("cluster-allow-reads-when-down") == Some("yes"),
     };
-    get_node_by_query(st, &srv.dbs[0], unix_ms(), &q)
+    let open_slots = !st.migrating.is_empty() || !st.importing.is_empty();
+    get_node_by_query(st, &srv.dbs[0], if open_slots { unix_ms() } else { 0 }, &q)
 }
 
 /// Redis's `clusterRedirectBlockedClientIfNeeded`, for every blocked client: one blocked on a
