@@ -600,6 +600,38 @@ mod tests {
         assert_eq!(ro_txn(&[&["get", "bar"], &["set", "bar", "1"]]), moved);
     }
 
+    fn blocked_on(key: &str, cmd: &[&str]) -> (Client, crate::node::client::Blocked) {
+        let client = Client::new(1, "127.0.0.1:1".into(), "127.0.0.1:2".into());
+        let argv: Vec<&[u8]> = cmd.iter().map(|a| a.as_bytes()).collect();
+        let blocked = crate::node::client::Blocked {
+            db: 0,
+            keys: vec![key.as_bytes().into()],
+            deadline: None,
+            command: OwnedCommand::new(&argv),
+            on_timeout: crate::node::client::TimeoutReply::NullArray,
+        };
+        (client, blocked)
+    }
+
+    #[test]
+    fn blocked_clients_follow_their_slot() {
+        let mut st = two_nodes();
+        let (client, blocked) = blocked_on("bar", &["blpop", "bar", "0"]);
+        assert_eq!(blocked_redirect(&st, &client, &blocked), None);
+        st.set_slot_owner(BAR, B);
+        assert_eq!(blocked_redirect(&st, &client, &blocked), Some(Redirect::Moved { slot: BAR, to: B }));
+        // A slot being imported keeps its waiters: the keys are on their way here.
+        st.importing.insert(BAR, B);
+        assert_eq!(blocked_redirect(&st, &client, &blocked), None);
+        st.importing.clear();
+        st.del_slot(BAR);
+        assert_eq!(blocked_redirect(&st, &client, &blocked), Some(Redirect::DownUnbound));
+        // Down: every waiter hears it, even one on a slot this node serves.
+        let (client, blocked) = blocked_on("b", &["blpop", "b", "0"]);
+        st.ok = false;
+        assert_eq!(blocked_redirect(&st, &client, &blocked), Some(Redirect::Down));
+    }
+
     #[test]
     fn redirections_name_the_preferred_endpoint() {
         let mut st = two_nodes();
