@@ -82,7 +82,11 @@ impl Side {
             if Instant::now() > deadline {
                 let views: Vec<String> =
                     (0..NAMES.len()).map(|n| bulk_text(&self.setup(n, &["CLUSTER", "NODES"]))).collect();
-                panic!("{} side: timed out waiting until {what}; CLUSTER NODES:\n{}", self.kind(), views.join("\n--\n"));
+                panic!(
+                    "{} side: timed out waiting until {what}; CLUSTER NODES:\n{}",
+                    self.kind(),
+                    views.join("\n--\n")
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -382,7 +386,12 @@ fn cluster_commands_need_cluster_mode() {
             (&["SELECT", "1"], b"+OK\r\n"),
             (&["MOVE", "x", "2"], b":0\r\n"),
         ] {
-            assert_eq!(String::from_utf8_lossy(&c.raw(args)), String::from_utf8_lossy(want), "{} {args:?}", server.name);
+            assert_eq!(
+                String::from_utf8_lossy(&c.raw(args)),
+                String::from_utf8_lossy(want),
+                "{} {args:?}",
+                server.name
+            );
         }
     }
 }
