@@ -259,7 +259,8 @@ pub fn get_node_by_query(st: &ClusterState, db: &Db, now: i64, q: &Query) -> Res
 
 /// The check `processCommand` makes before running (or queueing) a command in cluster mode.
 /// Commands without keys pass at once (PUBLISH, PING, CLUSTER ...); so does EXEC outside MULTI,
-/// which only reports its own error.
+/// which only reports its own error. Redis also skips the check for its master's replication
+/// link (`CLIENT_MASTER`): the replication code must do the same once it lands.
 pub fn check(srv: &Server, client: &Client, cmd: &'static CommandSpec, args: &[&[u8]]) -> Result<(), Redirect> {
     let Some(st) = srv.cluster.as_deref() else { return Ok(()) };
     let is_exec = cmd.key_specs.is_empty() && !cmd.has(flags::MOVABLEKEYS) && cmd.name == "exec";
