@@ -59,7 +59,10 @@ fn main() -> anyhow::Result<()> {
         Cmd::Up { dir, port, masters, node_timeout } => {
             init_up_logging();
             let opts = slotway::up::Options { dir, port, masters, node_timeout_ms: node_timeout };
-            slotway::up::run(&opts, &mut std::io::stdout())?;
+            if let Err(e) = slotway::up::run(&opts, &mut std::io::stdout()) {
+                eprintln!("slotway up: {e}");
+                std::process::exit(1);
+            }
         }
     }
     Ok(())
