@@ -2,6 +2,7 @@
 //! One file per command family under `cmd/`, each exporting `COMMANDS: &[(name, handler)]`.
 
 pub mod client;
+pub mod cluster;
 pub mod connection;
 pub mod dump;
 pub mod hashes;
@@ -94,6 +95,7 @@ fn handlers() -> &'static [Option<Handler>] {
             transactions::COMMANDS,
             pubsub::COMMANDS,
             server::COMMANDS,
+            cluster::COMMANDS,
         ];
         let by_name: std::collections::HashMap<&str, usize> = command::all().map(|c| (c.name, c.id)).collect();
         for fam in families {
