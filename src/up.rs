@@ -202,8 +202,7 @@ fn check_ports(plans: &[NodePlan]) -> Result<(), UpError> {
 
 /// The `slotway node` arguments of one node, and its directory created.
 fn node_config(p: &NodePlan, opts: &Options) -> Result<Config, UpError> {
-    std::fs::create_dir_all(&p.dir)
-        .map_err(|source| UpError::DataDir { path: p.dir.display().to_string(), source })?;
+    std::fs::create_dir_all(&p.dir).map_err(|source| UpError::DataDir { path: p.dir.display().to_string(), source })?;
     let args: Vec<String> = [
         "--port",
         &p.port.to_string(),
@@ -272,10 +271,11 @@ fn spawn_signal_watcher(tx: Sender<Event>) -> Result<(), UpError> {
     use tokio::signal::unix::{signal, SignalKind};
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(UpError::Thread)?;
     // Registered here, not in the thread, so the handlers are in place when this returns.
-    let (mut int, mut term) = rt.block_on(async {
-        Ok::<_, std::io::Error>((signal(SignalKind::interrupt())?, signal(SignalKind::terminate())?))
-    })
-    .map_err(UpError::Thread)?;
+    let (mut int, mut term) = rt
+        .block_on(async {
+            Ok::<_, std::io::Error>((signal(SignalKind::interrupt())?, signal(SignalKind::terminate())?))
+        })
+        .map_err(UpError::Thread)?;
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
@@ -444,7 +444,10 @@ fn form(ports: &[u16]) -> Result<bool, UpError> {
         let text = c.text(&["CLUSTER", "INFO"])?;
         let num = |k: &str| info_field(&text, k).and_then(|v| v.parse::<u64>().ok());
         let (Some(assigned), Some(known)) = (num("cluster_slots_assigned"), num("cluster_known_nodes")) else {
-            return Err(UpError::Protocol { port: c.port, msg: format!("CLUSTER INFO without slot/node counts: {text}") });
+            return Err(UpError::Protocol {
+                port: c.port,
+                msg: format!("CLUSTER INFO without slot/node counts: {text}"),
+            });
         };
         infos.push((assigned, known));
     }
@@ -656,7 +659,10 @@ impl Client {
                 Err(e) => return Err(UpError::Protocol { port, msg: e.to_string() }),
             }
             if self.buf.len() > MAX_REPLY {
-                return Err(UpError::Protocol { port, msg: format!("reply to {command} larger than {MAX_REPLY} bytes") });
+                return Err(UpError::Protocol {
+                    port,
+                    msg: format!("reply to {command} larger than {MAX_REPLY} bytes"),
+                });
             }
             let mut chunk = [0u8; 16 * 1024];
             let n = self.stream.read(&mut chunk).map_err(talk)?;
@@ -707,7 +713,10 @@ mod tests {
     fn plan_checks_ports() {
         let o = |port, masters| Options { port, masters, ..Options::default() };
         let p = plan(&o(7000, 3)).unwrap();
-        assert_eq!(p.iter().map(|p| (p.port, p.bus_port)).collect::<Vec<_>>(), [(7000, 17000), (7001, 17001), (7002, 17002)]);
+        assert_eq!(
+            p.iter().map(|p| (p.port, p.bus_port)).collect::<Vec<_>>(),
+            [(7000, 17000), (7001, 17001), (7002, 17002)]
+        );
         assert!(p[1].dir.ends_with("node-7001"));
         assert!(plan(&o(7000, 0)).is_err());
         assert!(plan(&o(0, 3)).is_err());
