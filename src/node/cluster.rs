@@ -705,6 +705,10 @@ pub fn before_sleep(srv: &mut crate::node::server::Server) {
         let full = srv.config.get("cluster-require-full-coverage") != Some("no");
         st.update_state(crate::node::server::unix_ms(), timeout, full);
     }
+    if st.todo_broadcast_pong {
+        let env = bus::proto::Env::new(&srv.config);
+        bus::proto::flush_todo(st, &env);
+    }
     if st.todo_save {
         st.todo_save = false;
         if let Err(e) = conf::save(st) {
