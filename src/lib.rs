@@ -1,11 +1,12 @@
 //! slotway: a Redis Cluster in one crate.
 //!
-//! Layout (dependencies point one way: `resp` <- `command` <- `cluster` <- `node` <- `main`):
+//! Layout (dependencies point one way: `resp` <- `command` <- `cluster` <- `node` <- `up`/`main`):
 //! - [`errors`]  every error text a client can see, as constants
 //! - [`resp`]    RESP2/RESP3: request parser, reply writer, frame parser/encoder, codec
 //! - [`command`] the one command table (from Redis's COMMAND INFO): arity, flags, key positions
 //! - [`cluster`] slot math (CRC16, hash tags); topology types later
 //! - [`node`]    the storage node: server, sessions, keyspace, one file per command family
+//! - [`up`]      `slotway up`: a local cluster of nodes on loopback, in one process
 #![forbid(unsafe_code)]
 
 pub mod cluster;
@@ -13,3 +14,4 @@ pub mod command;
 pub mod errors;
 pub mod node;
 pub mod resp;
+pub mod up;

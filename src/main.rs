@@ -19,6 +19,27 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
         args: Vec<String>,
     },
+    /// Run a local cluster on 127.0.0.1 in this one process: `--masters` masters on ports
+    /// `--port`, `--port`+1, ... (cluster bus ports +10000), slots split like `redis-cli --cluster
+    /// create`. Prints where to connect (`redis-cli -c -p 7000`); Ctrl-C or SIGTERM stops every node.
+    /// Each node keeps its files in `<dir>/node-<port>/`; a second run on the same directory comes
+    /// back as the same cluster (node ids, epochs, slots from each node's nodes.conf). Keys are
+    /// kept in memory only for now: until persistence lands, a restart keeps the cluster
+    /// configuration but not the keys. Node log lines are shown from level warn (RUST_LOG overrides).
+    Up {
+        /// Data directory; created if missing, reused if present.
+        #[arg(long, default_value = slotway::up::DEFAULT_DIR)]
+        dir: std::path::PathBuf,
+        /// Client port of the first node; the others take the next ports.
+        #[arg(long, default_value_t = slotway::up::DEFAULT_PORT)]
+        port: u16,
+        /// Number of master nodes.
+        #[arg(long, default_value_t = slotway::up::DEFAULT_MASTERS, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        masters: u16,
+        /// cluster-node-timeout of every node, in milliseconds.
+        #[arg(long, default_value_t = slotway::up::DEFAULT_NODE_TIMEOUT_MS, value_parser = clap::value_parser!(u64).range(100..))]
+        node_timeout: u64,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -34,6 +55,14 @@ fn main() -> anyhow::Result<()> {
             };
             init_logging(config.get("loglevel").unwrap_or("notice"), config.get("logfile").unwrap_or(""))?;
             slotway::node::run(config, |_| {})?;
+        }
+        Cmd::Up { dir, port, masters, node_timeout } => {
+            init_up_logging();
+            let opts = slotway::up::Options { dir, port, masters, node_timeout_ms: node_timeout };
+            if let Err(e) = slotway::up::run(&opts, &mut std::io::stdout()) {
+                eprintln!("slotway up: {e}");
+                std::process::exit(1);
+            }
         }
     }
     Ok(())
@@ -56,4 +85,16 @@ fn init_logging(level: &str, file: &str) -> anyhow::Result<()> {
         builder.with_ansi(false).with_writer(std::sync::Mutex::new(f)).init();
     }
     Ok(())
+}
+
+/// The nodes of `up` share one terminal with the banner: warnings only by default, on stderr,
+/// each line naming its node's thread (`node-7000`).
+fn init_up_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_target(false)
+        .with_thread_names(true)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
 }
