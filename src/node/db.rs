@@ -79,9 +79,11 @@ pub struct Db {
     slot_keys: Option<Box<SlotKeys>>,
 }
 
-/// Keys per slot. A key's bytes are stored a second time here; only cluster-mode nodes pay that.
+/// Keys per slot, in insertion order: GETKEYSINSLOT lists the newest first, as Redis's per-slot
+/// list does. A key's bytes are stored a second time here; only cluster-mode nodes pay that.
+/// Removal shifts the slot's later keys (O(keys in the slot), about N/16384).
 pub struct SlotKeys {
-    sets: Vec<hashbrown::HashSet<Key>>,
+    sets: Vec<indexmap::IndexSet<Key>>,
 }
 
 impl SlotKeys {
@@ -89,7 +91,7 @@ impl SlotKeys {
         self.sets[crate::cluster::key_slot(key) as usize].insert(key.into());
     }
     fn del(&mut self, key: &[u8]) {
-        self.sets[crate::cluster::key_slot(key) as usize].remove(key);
+        self.sets[crate::cluster::key_slot(key) as usize].shift_remove(key);
     }
 }
 
@@ -260,7 +262,9 @@ impl Db {
 
     /// Up to `max` keys stored in `slot` (CLUSTER GETKEYSINSLOT).
     pub fn keys_in_slot(&self, slot: u16, max: usize) -> Vec<Key> {
-        self.slot_keys.as_ref().map_or_else(Vec::new, |ix| ix.sets[slot as usize].iter().take(max).cloned().collect())
+        self.slot_keys
+            .as_ref()
+            .map_or_else(Vec::new, |ix| ix.sets[slot as usize].iter().rev().take(max).cloned().collect())
     }
 
     /// Every live key (KEYS); expired ones are skipped, not deleted.
