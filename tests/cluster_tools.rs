@@ -6,7 +6,7 @@ mod support;
 
 use redis::cluster::ClusterClientBuilder;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::cluster::{check_is_clean, cli_cluster, run_bounded, Cluster, Kind, NODE_TIMEOUT_MS};
@@ -96,7 +96,7 @@ struct WriteLog {
 }
 
 /// Writes `keys` keys round after round until `stop`, through the cluster client.
-fn writer(urls: Vec<String>, keys: usize, stop: Arc<AtomicBool>, warm: Arc<AtomicBool>) -> WriteLog {
+fn writer(urls: Vec<String>, keys: usize, stop: Arc<AtomicBool>, warm: Arc<AtomicBool>, acks: Arc<AtomicU64>) -> WriteLog {
     let mut con = client(&urls);
     let mut log = WriteLog::default();
     let mut i: u64 = 0;
@@ -108,6 +108,7 @@ fn writer(urls: Vec<String>, keys: usize, stop: Arc<AtomicBool>, warm: Arc<Atomi
         match r {
             Ok(s) if s == "OK" => {
                 log.oks += 1;
+                acks.fetch_add(1, Ordering::Relaxed);
                 log.maybe.remove(&key);
                 log.acked.insert(key, val);
             }
@@ -170,21 +171,25 @@ fn reshard_under_writes(kind: Kind) {
     let before_to = slots_of(&c, 1);
     let stop = Arc::new(AtomicBool::new(false));
     let warm = Arc::new(AtomicBool::new(false));
+    let acks = Arc::new(AtomicU64::new(0));
     let urls = c.urls();
     let w = {
-        let (stop, warm) = (stop.clone(), warm.clone());
-        std::thread::spawn(move || writer(urls, 3000, stop, warm))
+        let (stop, warm, acks) = (stop.clone(), warm.clone(), acks.clone());
+        std::thread::spawn(move || writer(urls, 3000, stop, warm, acks))
     };
     // Let every key exist before the slots move, so the migration has keys to carry.
     let t = Instant::now();
     while !warm.load(Ordering::Relaxed) && t.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(20));
     }
+    let (acks_before, t) = (acks.load(Ordering::Relaxed), Instant::now());
     let out = cli_cluster(
         "reshard",
         &[&c.node(0).addr(), "--cluster-from", &from, "--cluster-to", &to, "--cluster-slots", "1000", "--cluster-yes"],
         CLI_TIMEOUT,
     );
+    let during = acks.load(Ordering::Relaxed) - acks_before;
+    eprintln!("{kind:?}: reshard of 1000 slots took {:?}, {during} writes acknowledged meanwhile", t.elapsed());
     // A little more writing against the new layout before stopping.
     std::thread::sleep(Duration::from_millis(300));
     stop.store(true, Ordering::Relaxed);
@@ -192,6 +197,7 @@ fn reshard_under_writes(kind: Kind) {
     assert!(out.ok, "{kind:?}: reshard failed: {}\n{}", out.describe(), c.logs());
     assert!(log.oks > 3000, "{kind:?}: the writer only got {} OKs (errors: {:?})", log.oks, log.errors);
     assert!(log.errors.is_empty(), "{kind:?}: writer errors during reshard: {:?}", log.errors);
+    assert!(during > 100, "{kind:?}: only {during} writes landed while the reshard ran: not a test under writes");
     assert_eq!(slots_of(&c, 1), before_to + 1000, "{kind:?}: target did not gain 1000 slots");
     c.wait_check_clean(0, Duration::from_secs(10), "after reshard");
     verify_log(&c, &log, &[0, 1, 2]);
@@ -237,6 +243,9 @@ fn add_node_and_rebalance(kind: Kind) {
         }
         Ok(())
     });
+    // A node that just joined keeps cluster_state:fail for a moment (Redis's rejoin delay), and a
+    // MIGRATE into it gets CLUSTERDOWN until then.
+    c.wait_ok(Duration::from_secs(15));
     c.wait_check_clean(0, Duration::from_secs(15), "after add-node");
     let out = cli_cluster("rebalance", &[&c.node(0).addr(), "--cluster-use-empty-masters"], CLI_TIMEOUT);
     assert!(out.ok, "{kind:?}: rebalance failed: {}\n{}", out.describe(), c.logs());
