@@ -187,3 +187,36 @@ pub const BAD_DATA_FORMAT: &str = "ERR Bad data format";
 pub const INVALID_TTL: &str = "ERR Invalid TTL value, must be >= 0";
 pub const INVALID_IDLETIME: &str = "ERR Invalid IDLETIME value, must be >= 0";
 pub const INVALID_FREQ: &str = "ERR Invalid FREQ value, must be >= 0 and <= 255";
+
+// --- cluster: cmds ---
+pub const CLUSTER_DISABLED: &str = "ERR This instance has cluster support disabled";
+pub const INVALID_SLOT: &str = "ERR Invalid or out of range slot";
+pub const INVALID_SLOT_SHORT: &str = "ERR Invalid slot";
+pub const INVALID_SLOT_OR_KEYS: &str = "ERR Invalid slot or number of keys";
+pub const FLUSHSLOTS_DB_NOT_EMPTY: &str = "ERR DB must be empty to perform CLUSTER FLUSHSLOTS.";
+pub const SETSLOT_ONLY_MASTERS: &str = "ERR Please use SETSLOT only with masters.";
+pub const SETSLOT_INVALID: &str = "ERR Invalid CLUSTER SETSLOT action or number of arguments. Try CLUSTER HELP";
+pub const TARGET_NOT_MASTER: &str = "ERR Target node is not a master";
+pub const FORGET_MYSELF: &str = "ERR I tried hard but I can't forget myself...";
+pub const FORGET_MY_MASTER: &str = "ERR Can't forget my master!";
+pub const REPLICATE_MYSELF: &str = "ERR Can't replicate myself";
+pub const REPLICATE_REPLICA: &str = "ERR I can only replicate a master, not a replica.";
+pub const REPLICATE_NOT_EMPTY: &str = "ERR To set a master the node must be empty and without assigned slots.";
+pub const NOT_A_MASTER: &str = "ERR The specified node is not a master";
+pub const RESET_MASTER_WITH_KEYS: &str = "ERR CLUSTER RESET can't be called with master nodes containing keys";
+pub const SET_EPOCH_NOT_ALONE: &str =
+    "ERR The user can assign a config epoch only when the node does not know any other node.";
+pub const SET_EPOCH_NOT_ZERO: &str = "ERR Node config epoch is already non-zero";
+
+// --- cluster: migrate ---
+pub const MIGRATE_KEYS_NEEDS_EMPTY_KEY: &str =
+    "ERR When using MIGRATE KEYS option, the key argument must be set to the empty string";
+/// Redis 7.0 says "client" here (its text, kept as is).
+pub const MIGRATE_IOERR_CONNECT: &str = "IOERR error or timeout connecting to the client";
+pub const MIGRATE_IOERR_WRITE: &str = "IOERR error or timeout writing to target instance";
+pub const MIGRATE_IOERR_READ: &str = "IOERR error or timeout reading to target instance";
+
+/// An error reply of the MIGRATE target, passed on (`msg` without its leading `-`).
+pub fn migrate_target_error(msg: &str) -> String {
+    format!("ERR Target instance replied with error: {msg}")
+}

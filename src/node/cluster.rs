@@ -303,7 +303,8 @@ impl ClusterState {
             slots: vec![None; SLOTS as usize],
             migrating: BTreeMap::new(),
             importing: BTreeMap::new(),
-            size: 0,
+            // Redis starts at 1 and recomputes it once the startup delay is over.
+            size: 1,
             stats_sent: [0; MSG_TYPES],
             stats_received: [0; MSG_TYPES],
             stats_pfail_nodes: 0,
@@ -472,6 +473,69 @@ impl ClusterState {
         self.nodes.values().map(|n| n.config_epoch).max().unwrap_or(0).max(self.current_epoch)
     }
 
+    /// Makes myself a replica of `master` (`clusterSetMaster`): a master stops serving open
+    /// slots. The data side (replication) hooks in where this is called.
+    pub fn set_my_master(&mut self, master: NodeId) {
+        let me = self.me_mut();
+        if me.is_master() {
+            me.flags &= !(nflags::MASTER | nflags::MIGRATE_TO);
+            me.flags |= nflags::SLAVE;
+            self.migrating.clear();
+            self.importing.clear();
+        }
+        self.me_mut().master = Some(master);
+        self.changed();
+    }
+
+    /// Takes a new configEpoch without asking the other masters, unless mine is already the
+    /// unique greatest (`clusterBumpConfigEpochWithoutConsensus`). True if it changed.
+    pub fn bump_epoch_without_consensus(&mut self) -> bool {
+        let max = self.max_epoch();
+        let mine = self.me().config_epoch;
+        if mine == 0 || mine != max {
+            self.current_epoch += 1;
+            let e = self.current_epoch;
+            self.me_mut().config_epoch = e;
+            self.changed();
+            tracing::info!("New configEpoch set to {e}");
+            true
+        } else {
+            false
+        }
+    }
+
+    /// CLUSTER RESET (`clusterReset`): become a master of no slots that knows no other node;
+    /// a hard reset also takes a new name and zeroes the epochs. The caller empties the data of
+    /// a former replica.
+    pub fn reset(&mut self, hard: bool) {
+        let me = self.me_mut();
+        if me.is_replica() {
+            me.flags &= !nflags::SLAVE;
+            me.flags |= nflags::MASTER;
+            me.master = None;
+        }
+        self.migrating.clear();
+        self.importing.clear();
+        for s in 0..SLOTS {
+            self.del_slot(s);
+        }
+        let others: Vec<NodeId> = self.nodes.keys().filter(|id| **id != self.myself).copied().collect();
+        for id in others {
+            self.del_node(&id);
+        }
+        if hard {
+            self.current_epoch = 0;
+            self.last_vote_epoch = 0;
+            self.me_mut().config_epoch = 0;
+            tracing::warn!("configEpoch set to 0 via CLUSTER RESET HARD");
+            let (old, new) = (self.myself, random_id());
+            self.rename_node(&old, new);
+            self.myself = new;
+            tracing::info!("Node hard reset, now I'm {}", id_str(&new));
+        }
+        self.changed();
+    }
+
     /// Recomputes `cluster_state` and `cluster_size` (Redis's `clusterUpdateState`): fail when a
     /// slot is unassigned or served by a FAIL node (with cluster-require-full-coverage), or when
     /// this master can reach less than a majority of the masters that serve slots.
@@ -540,12 +604,17 @@ impl ClusterState {
             None => s.push('-'),
         }
         let connected = n.has(nflags::MYSELF) || n.link.is_some();
+        // A replica shows its master's epoch (Redis 7.0), the epoch of the slots it serves.
+        let epoch = match n.master.as_ref().and_then(|m| self.nodes.get(m)) {
+            Some(m) if n.is_replica() => m.config_epoch,
+            _ => n.config_epoch,
+        };
         let _ = write!(
             s,
             " {} {} {} {}",
             n.ping_sent,
             n.pong_received,
-            n.config_epoch,
+            epoch,
             if connected { "connected" } else { "disconnected" }
         );
         // A replica's slots are not printed (Redis prints the slots a node claims: its own).

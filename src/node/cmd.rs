@@ -2,11 +2,13 @@
 //! One file per command family under `cmd/`, each exporting `COMMANDS: &[(name, handler)]`.
 
 pub mod client;
+pub mod cluster;
 pub mod connection;
 pub mod dump;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
+pub mod migrate;
 pub mod pubsub;
 pub mod server;
 pub mod sets;
@@ -86,6 +88,7 @@ fn handlers() -> &'static [Option<Handler>] {
             client::COMMANDS,
             keys::COMMANDS,
             dump::COMMANDS,
+            migrate::COMMANDS,
             strings::COMMANDS,
             hashes::COMMANDS,
             lists::COMMANDS,
@@ -94,6 +97,7 @@ fn handlers() -> &'static [Option<Handler>] {
             transactions::COMMANDS,
             pubsub::COMMANDS,
             server::COMMANDS,
+            cluster::COMMANDS,
         ];
         let by_name: std::collections::HashMap<&str, usize> = command::all().map(|c| (c.name, c.id)).collect();
         for fam in families {

@@ -223,6 +223,8 @@ pub struct Server {
     pub memory_startup: u64,
     /// Cluster mode (`cluster-enabled yes`): the node's view of the cluster.
     pub cluster: Option<Box<super::cluster::ClusterState>>,
+    /// MIGRATE's cached connections to its targets.
+    pub migrate_sockets: super::cmd::migrate::SocketCache,
 }
 
 pub fn unix_ms() -> i64 {
@@ -271,6 +273,7 @@ impl Server {
             memory_peak: 0,
             memory_startup: super::cmd::server::sys::rss_bytes(),
             cluster: None,
+            migrate_sockets: Default::default(),
         }
     }
 
@@ -368,6 +371,7 @@ impl Server {
             self.stats.net_samples.pop_front();
         }
         self.memory_peak = self.memory_peak.max(super::cmd::server::sys::rss_bytes());
+        self.migrate_sockets.close_idle(now / 1000);
     }
 
     /// Input and output rates in KB/s over the recent samples (INFO instantaneous_*_kbps).

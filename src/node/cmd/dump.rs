@@ -7,7 +7,8 @@ use crate::errors;
 use crate::node::db::{lru_clock, Entry, StrEnc};
 use crate::node::rdb;
 
-pub const COMMANDS: &[(&str, Handler)] = &[("dump", dump), ("restore", restore)];
+/// RESTORE-ASKING is RESTORE; what ASKING changes (slot routing) is decided before the handler runs.
+pub const COMMANDS: &[(&str, Handler)] = &[("dump", dump), ("restore", restore), ("restore-asking", restore)];
 
 fn dump(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let lim = rdb::Limits::from_config(&ctx.srv.config);

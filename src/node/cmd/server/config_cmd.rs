@@ -129,6 +129,10 @@ pub fn set(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     }
     let password_set = old.requirepass.is_none() && new.requirepass.is_some();
     ctx.srv.config = new;
+    if planned.iter().any(|(d, _, _)| d.name.starts_with("cluster-announce-")) {
+        let ip_changed = planned.iter().any(|(d, _, _)| d.name == "cluster-announce-ip");
+        super::super::cluster::announce_changed(ctx.srv, ip_changed);
+    }
     if password_set {
         // Clients connected while the default user had no password are authenticated, as in
         // Redis: a new password only concerns new connections.

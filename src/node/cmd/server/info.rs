@@ -150,7 +150,7 @@ pub fn info_string(srv: &mut Server, client: &Client, args: &[&[u8]]) -> String 
     }
     if w.has("cluster") {
         section(&mut out, "Cluster");
-        out.push_str("cluster_enabled:0\r\n");
+        let _ = write!(out, "cluster_enabled:{}\r\n", srv.cluster.is_some() as u8);
     }
     if w.has("keyspace") {
         section(&mut out, "Keyspace");
