@@ -96,7 +96,13 @@ struct WriteLog {
 }
 
 /// Writes `keys` keys round after round until `stop`, through the cluster client.
-fn writer(urls: Vec<String>, keys: usize, stop: Arc<AtomicBool>, warm: Arc<AtomicBool>, acks: Arc<AtomicU64>) -> WriteLog {
+fn writer(
+    urls: Vec<String>,
+    keys: usize,
+    stop: Arc<AtomicBool>,
+    warm: Arc<AtomicBool>,
+    acks: Arc<AtomicU64>,
+) -> WriteLog {
     let mut con = client(&urls);
     let mut log = WriteLog::default();
     let mut i: u64 = 0;
@@ -136,9 +142,12 @@ fn verify_log(c: &Cluster, log: &WriteLog, masters: &[usize]) {
     let mut all_keys: BTreeSet<&String> = log.acked.keys().collect();
     all_keys.extend(log.maybe.keys());
     for key in &all_keys {
-        let got: Option<String> =
-            redis::cmd("GET").arg(key.as_str()).query(&mut con).unwrap_or_else(|e| panic!("{:?}: GET {key}: {e}", c.kind));
-        let mut allowed: Vec<Option<String>> = log.maybe.get(*key).into_iter().flatten().map(|v| Some(v.clone())).collect();
+        let got: Option<String> = redis::cmd("GET")
+            .arg(key.as_str())
+            .query(&mut con)
+            .unwrap_or_else(|e| panic!("{:?}: GET {key}: {e}", c.kind));
+        let mut allowed: Vec<Option<String>> =
+            log.maybe.get(*key).into_iter().flatten().map(|v| Some(v.clone())).collect();
         match log.acked.get(*key) {
             Some(v) => allowed.push(Some(v.clone())),
             None => allowed.push(None),
@@ -147,7 +156,14 @@ fn verify_log(c: &Cluster, log: &WriteLog, masters: &[usize]) {
             lost.push(format!("{key}: got {got:?}, expected one of {allowed:?}"));
         }
     }
-    assert!(lost.is_empty(), "{:?}: {} of {} keys lost or wrong: {:?}", c.kind, lost.len(), all_keys.len(), &lost[..lost.len().min(10)]);
+    assert!(
+        lost.is_empty(),
+        "{:?}: {} of {} keys lost or wrong: {:?}",
+        c.kind,
+        lost.len(),
+        all_keys.len(),
+        &lost[..lost.len().min(10)]
+    );
     // No key left behind on a node that no longer owns its slot.
     let total: i64 = masters
         .iter()
@@ -215,7 +231,8 @@ fn load_keys(c: &Cluster, n: usize) -> WriteLog {
     let mut log = WriteLog::default();
     for i in 0..n {
         let (k, v) = (format!("k:{i}"), format!("val-{i}"));
-        let r: String = redis::cmd("SET").arg(&k).arg(&v).query(&mut con).unwrap_or_else(|e| panic!("{:?}: SET {k}: {e}", c.kind));
+        let r: String =
+            redis::cmd("SET").arg(&k).arg(&v).query(&mut con).unwrap_or_else(|e| panic!("{:?}: SET {k}: {e}", c.kind));
         assert_eq!(r, "OK");
         log.acked.insert(k, v);
         log.oks += 1;
@@ -234,7 +251,8 @@ fn add_node_and_rebalance(kind: Kind) {
         let id = c.node(new).myid();
         for n in &c.nodes {
             let lines = n.nodes()?;
-            if !lines.iter().any(|l| l.id == id && l.link == "connected" && !l.flags.iter().any(|f| f.contains("fail"))) {
+            if !lines.iter().any(|l| l.id == id && l.link == "connected" && !l.flags.iter().any(|f| f.contains("fail")))
+            {
                 return Err(format!("node {} does not see {id} yet: {lines:?}", n.port));
             }
             if lines.len() != 4 {

@@ -104,11 +104,8 @@ impl Node {
     fn spawn(&mut self) -> Result<(), String> {
         let port = self.port.to_string();
         let timeout = NODE_TIMEOUT_MS.to_string();
-        let log = File::options()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .map_err(|e| format!("open log: {e}"))?;
+        let log =
+            File::options().create(true).append(true).open(self.log_path()).map_err(|e| format!("open log: {e}"))?;
         let log2 = log.try_clone().map_err(|e| format!("dup log: {e}"))?;
         let common = [
             "--port",
@@ -386,7 +383,7 @@ impl Cluster {
         let addrs: Vec<String> = cluster.nodes.iter().map(Node::addr).collect();
         let mut args: Vec<&str> = addrs.iter().map(String::as_str).collect();
         args.extend(["--cluster-replicas", "0", "--cluster-yes"]);
-        let out = cli_cluster("create", &args, Duration::from_secs(30));
+        let out = cli_cluster("create", &args, Duration::from_secs(20));
         assert!(out.ok, "{kind:?}: redis-cli --cluster create failed: {}\n{}", out.describe(), cluster.logs());
         cluster.wait_ok(Duration::from_secs(20));
         cluster
