@@ -137,8 +137,14 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
 /// Key positions of a request, the way Redis's `getKeysUsingKeySpecs` finds them.
 /// `None` when the arguments do not fit the specs (Redis: "Invalid arguments").
 pub fn key_positions(cmd: &CommandSpec, args: &[&[u8]]) -> Option<Vec<usize>> {
-    let argc = args.len() as i64;
     let mut keys = Vec::new();
+    visit_key_positions(cmd, args, |i| keys.push(i)).then_some(keys)
+}
+
+/// [`key_positions`] without the vector, for the cluster slot check on every command. False when
+/// the arguments do not fit the specs; positions of earlier specs may have been visited by then.
+pub fn visit_key_positions(cmd: &CommandSpec, args: &[&[u8]], mut visit: impl FnMut(usize)) -> bool {
+    let argc = args.len() as i64;
     for spec in cmd.key_specs {
         let mut first: i64 = match spec.begin {
             BeginSearch::Index(i) => i as i64,
@@ -177,9 +183,11 @@ pub fn key_positions(cmd: &CommandSpec, args: &[&[u8]]) -> Option<Vec<usize>> {
             }
             FindKeys::Keynum { keynumidx, firstkey, keystep } => {
                 if keynumidx as i64 >= argc - first {
-                    return None;
+                    return false;
                 }
-                let n = parse_i64(args[(first + keynumidx as i64) as usize]).filter(|n| *n >= 0)?;
+                let Some(n) = parse_i64(args[(first + keynumidx as i64) as usize]).filter(|n| *n >= 0) else {
+                    return false;
+                };
                 first += firstkey as i64;
                 (first + n - 1, keystep as i64)
             }
@@ -187,15 +195,15 @@ pub fn key_positions(cmd: &CommandSpec, args: &[&[u8]]) -> Option<Vec<usize>> {
         };
         if last >= argc || last < first || first >= argc {
             // Redis treats this (numkeys 0 included) as invalid; the command reports its own error.
-            return None;
+            return false;
         }
         let mut i = first;
         while i <= last {
-            keys.push(i as usize);
+            visit(i as usize);
             i += step.max(1);
         }
     }
-    Some(keys)
+    true
 }
 
 /// One entry of COMMAND / COMMAND INFO, laid out as Redis 7 prints it.

@@ -208,6 +208,17 @@ pub const SET_EPOCH_NOT_ALONE: &str =
     "ERR The user can assign a config epoch only when the node does not know any other node.";
 pub const SET_EPOCH_NOT_ZERO: &str = "ERR Node config epoch is already non-zero";
 
+// --- cluster: route ---
+pub const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
+pub const TRYAGAIN: &str = "TRYAGAIN Multiple keys request during rehashing of slot";
+pub const CLUSTERDOWN: &str = "CLUSTERDOWN The cluster is down";
+pub const CLUSTERDOWN_READ_ONLY: &str = "CLUSTERDOWN The cluster is down and only accepts read commands";
+pub const CLUSTERDOWN_UNBOUND: &str = "CLUSTERDOWN Hash slot not served";
+pub const SELECT_IN_CLUSTER: &str = "ERR SELECT is not allowed in cluster mode";
+pub const MOVE_IN_CLUSTER: &str = "ERR MOVE is not allowed in cluster mode";
+pub const SWAPDB_IN_CLUSTER: &str = "ERR SWAPDB is not allowed in cluster mode";
+pub const COPY_DB_IN_CLUSTER: &str = "ERR Copying to another database is not allowed in cluster mode";
+
 // --- cluster: migrate ---
 pub const MIGRATE_KEYS_NEEDS_EMPTY_KEY: &str =
     "ERR When using MIGRATE KEYS option, the key argument must be set to the empty string";

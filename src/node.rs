@@ -72,6 +72,7 @@ pub fn run(config: Config, on_ready: impl FnOnce(u16)) -> Result<(), NodeError> 
                 tokio::time::sleep(Duration::from_millis(1000 / hz)).await;
                 let mut s = cron_srv.borrow_mut();
                 s.cron();
+                cluster::route::redirect_blocked(&mut s);
                 if !s.blocking.ready.is_empty() {
                     blocking::serve_ready(&mut s);
                 }

@@ -700,16 +700,25 @@ pub fn apply_announce(st: &mut ClusterState, config: &crate::node::config::Confi
 /// something changed, before any reply about the change leaves this node.
 pub fn before_sleep(srv: &mut crate::node::server::Server) {
     let Some(st) = srv.cluster.as_deref_mut() else { return };
+    let changed = st.todo_update_state || st.todo_save;
     if st.todo_update_state {
         let timeout = srv.config.get("cluster-node-timeout").and_then(|v| v.parse().ok()).unwrap_or(15000);
         let full = srv.config.get("cluster-require-full-coverage") != Some("no");
         st.update_state(crate::node::server::unix_ms(), timeout, full);
+    }
+    if st.todo_broadcast_pong {
+        let env = bus::proto::Env::new(&srv.config);
+        bus::proto::flush_todo(st, &env);
     }
     if st.todo_save {
         st.todo_save = false;
         if let Err(e) = conf::save(st) {
             tracing::warn!("Could not save the cluster config {}: {e}", st.config_path.display());
         }
+    }
+    // Slots or the state changed: clients blocked on keys this node no longer serves hear it now.
+    if changed {
+        route::redirect_blocked(srv);
     }
 }
 

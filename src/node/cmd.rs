@@ -133,6 +133,14 @@ fn runs_in_multi(name: &str) -> bool {
 
 /// Runs one request for `client`, writing its reply to `out`.
 pub fn execute(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[&[u8]]) {
+    dispatch(srv, client, out, args);
+    // ASKING holds for the next command only (Redis's `resetClient`), or for a whole transaction.
+    if client.asking && client.multi.is_none() && !args[0].eq_ignore_ascii_case(b"asking") {
+        client.asking = false;
+    }
+}
+
+fn dispatch(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[&[u8]]) {
     let spec = match command::resolve(args) {
         Ok(c) => c,
         Err(e) => return reject(srv, client, out, None, &e, args),
@@ -150,6 +158,16 @@ pub fn execute(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[&
         return reject(srv, client, out, Some(spec), errors::NOAUTH, args);
     }
     let top = spec.name.split('|').next().unwrap_or(spec.name);
+    if client.multi.is_some() && !runs_in_multi(top) && spec.has(flags::NO_MULTI) {
+        return reject(srv, client, out, Some(spec), "ERR Command not allowed inside a transaction", args);
+    }
+    // Cluster mode: the slot check comes before everything else that may refuse a command
+    // (Redis's `processCommand` order), queueing in MULTI included.
+    if srv.cluster.is_some() {
+        if let Err(r) = super::cluster::route::check(srv, client, spec, args) {
+            return redirect(srv, client, out, spec, r);
+        }
+    }
     if client.in_pubsub_mode() && !allowed_in_pubsub(top) {
         let e = format!(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
@@ -158,9 +176,6 @@ pub fn execute(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[&
         return reject(srv, client, out, Some(spec), &e, args);
     }
     if client.multi.is_some() && !runs_in_multi(top) {
-        if spec.has(flags::NO_MULTI) {
-            return reject(srv, client, out, Some(spec), "ERR Command not allowed inside a transaction", args);
-        }
         // Like Redis 7.0, a transaction already doomed (a queueing error, a touched WATCH) keeps
         // answering QUEUED but stores nothing.
         if !client.multi_error && !client.shared.dirty_cas.get() {
@@ -259,7 +274,31 @@ fn reject(
     out.error(err);
 }
 
-fn count_error(srv: &mut Server, err: &str) {
+/// A command the cluster check refused (`clusterRedirectClient` in `processCommand`): a refused
+/// EXEC ends the transaction and gives the bare redirection (no EXECABORT); a command refused
+/// while queueing dooms its transaction.
+fn redirect(
+    srv: &mut Server,
+    client: &mut Client,
+    out: &mut Reply,
+    spec: &CommandSpec,
+    r: super::cluster::route::Redirect,
+) {
+    let text = match srv.cluster.as_deref() {
+        Some(st) => r.message(st, &srv.config),
+        None => return,
+    };
+    srv.stats.commands[spec.id].rejected += 1;
+    if spec.name == "exec" {
+        transactions::discard_transaction(srv, client);
+    } else if client.multi.is_some() {
+        client.multi_error = true;
+    }
+    count_error(srv, &text);
+    out.error(&text);
+}
+
+pub(crate) fn count_error(srv: &mut Server, err: &str) {
     srv.stats.total_error_replies += 1;
     let prefix = err.split(' ').next().unwrap_or("ERR");
     if srv.stats.errors.len() < 128 || srv.stats.errors.contains_key(prefix) {

@@ -46,6 +46,9 @@ fn quit(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
 
 fn select(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let db = int(args[1])?;
+    if db != 0 && ctx.srv.cluster.is_some() {
+        return Err(errors::SELECT_IN_CLUSTER.into());
+    }
     if db < 0 || db as usize >= ctx.srv.dbs.len() {
         return Err(errors::DB_INDEX_OUT_OF_RANGE.into());
     }

@@ -367,6 +367,9 @@ fn copy(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
         j += 1;
     }
+    if ctx.srv.cluster.is_some() && (src_db != 0 || dst_db != 0) {
+        return Err(errors::COPY_DB_IN_CLUSTER.into());
+    }
     let (key, newkey) = (args[1], args[2]);
     if src_db == dst_db && key == newkey {
         return Err(errors::SAME_OBJECT.into());
@@ -452,6 +455,9 @@ fn flushall(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 fn move_(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    if ctx.srv.cluster.is_some() {
+        return Err(errors::MOVE_IN_CLUSTER.into());
+    }
     let src = ctx.client.db;
     let dst = db_index(ctx, args[2])?;
     if src == dst {
@@ -477,6 +483,9 @@ fn move_(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 fn swapdb(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    if ctx.srv.cluster.is_some() {
+        return Err(errors::SWAPDB_IN_CLUSTER.into());
+    }
     let index = |arg: &[u8], what: &'static str| -> Result<i64, CmdError> {
         match parse_i64(arg) {
             Some(v) if (i32::MIN as i64..=i32::MAX as i64).contains(&v) => Ok(v),

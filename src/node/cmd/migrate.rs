@@ -29,8 +29,10 @@ const REPLY_MAX: usize = 1 << 20;
 /// A cached connection to a MIGRATE target.
 struct Cached {
     link: Link,
-    /// The db the target connection has SELECTed, once known to have succeeded.
-    last_dbid: Option<i64>,
+    /// The db the target connection has SELECTed, once known to have succeeded; -1 when unknown.
+    /// Redis uses -1 as that marker, so a MIGRATE to db -1 skips SELECT on an unknown connection
+    /// (its RESTOREs land in whatever db the connection is on); kept for identical replies.
+    last_dbid: i64,
     /// Unix seconds of the last MIGRATE that used it.
     last_use: i64,
 }
@@ -205,13 +207,13 @@ fn attempt(ctx: &mut Ctx, req: &Request, name: &[u8], keys: &mut Vec<&[u8]>, may
                 cache.map.remove(&v);
             }
         }
-        cache.map.insert(name.to_vec(), Cached { link, last_dbid: None, last_use: now_s });
+        cache.map.insert(name.to_vec(), Cached { link, last_dbid: -1, last_use: now_s });
     }
     let Some(cs) = cache.map.get_mut(name) else {
         return Attempt::Done(Err(errors::MIGRATE_IOERR_CONNECT.into()));
     };
     cs.last_use = now_s;
-    let select = cs.last_dbid != Some(req.dbid);
+    let select = cs.last_dbid != req.dbid;
 
     // The request: AUTH, SELECT when the connection is not already on the db, one RESTORE per
     // key still alive (a TTL that ran out while connecting drops the key from the batch).
@@ -302,7 +304,7 @@ fn attempt(ctx: &mut Ctx, req: &Request, name: &[u8], keys: &mut Vec<&[u8]>, may
             });
         if let Some(e) = failed {
             if target_error.is_none() {
-                cs.last_dbid = None;
+                cs.last_dbid = -1;
                 let text = &e[..e.len().min(LINE_MAX)];
                 target_error = Some(errors::migrate_target_error(&String::from_utf8_lossy(text)));
             }
@@ -311,7 +313,7 @@ fn attempt(ctx: &mut Ctx, req: &Request, name: &[u8], keys: &mut Vec<&[u8]>, may
         }
     }
     if socket_error.is_none() && target_error.is_none() {
-        cs.last_dbid = Some(req.dbid);
+        cs.last_dbid = req.dbid;
     }
     for k in deleted {
         if ctx.db().remove(k).is_some() {
@@ -391,10 +393,11 @@ fn connect(host: &[u8], port: &[u8], timeout: Duration) -> Option<Link> {
     if addrs.is_empty() {
         return None;
     }
-    let deadline = Instant::now() + timeout;
+    // A timeout too large for the clock is as good as none.
+    let deadline = Instant::now().checked_add(timeout);
     let mut timed_out = false;
     for a in addrs {
-        let left = deadline.saturating_duration_since(Instant::now());
+        let left = deadline.map_or(timeout, |d| d.saturating_duration_since(Instant::now()));
         if left.is_zero() {
             timed_out = true;
             break;
