@@ -84,6 +84,18 @@ fn create_and_check(kind: Kind) {
         let seen: BTreeSet<String> = n.nodes().expect("nodes").into_iter().map(|l| l.id).collect();
         assert_eq!(seen, ids, "{kind:?}: node {} knows other ids", n.port);
     }
+    // `redis-cli -c` follows MOVED: keys written through one node are read back through another.
+    let (p0, p2) = (c.node(0).port.to_string(), c.node(2).port.to_string());
+    for i in 0..12 {
+        let (k, v) = (format!("cli:{i}"), format!("v{i}"));
+        let args = |p: &str, rest: &[&str]| -> Vec<String> {
+            ["-c", "-p", p].iter().chain(rest).map(|s| s.to_string()).collect()
+        };
+        let set = run_bounded("redis-cli", &args(&p0, &["SET", &k, &v]), Duration::from_secs(10));
+        assert!(set.ok && set.stdout.trim() == "OK", "{kind:?}: redis-cli -c SET {k}: {}", set.describe());
+        let get = run_bounded("redis-cli", &args(&p2, &["GET", &k]), Duration::from_secs(10));
+        assert!(get.ok && get.stdout.trim() == v, "{kind:?}: redis-cli -c GET {k}: {}", get.describe());
+    }
 }
 
 /// What a writer was told: the value each key must hold, or the values it may hold where a write
