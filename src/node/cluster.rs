@@ -624,11 +624,18 @@ impl ClusterState {
             s.push_str(&ranges_string(&ranges));
         }
         if n.has(nflags::MYSELF) {
-            for (slot, to) in &self.migrating {
-                let _ = write!(s, " [{}->-{}]", slot, id_str(to));
-            }
-            for (slot, from) in &self.importing {
-                let _ = write!(s, " [{}-<-{}]", slot, id_str(from));
+            // In slot order; a slot both migrating and importing shows as migrating (Redis).
+            let mut open: Vec<(u16, bool, &NodeId)> = self.migrating.iter().map(|(k, v)| (*k, true, v)).collect();
+            open.extend(
+                self.importing.iter().filter(|(k, _)| !self.migrating.contains_key(k)).map(|(k, v)| (*k, false, v)),
+            );
+            open.sort_by_key(|(slot, _, _)| *slot);
+            for (slot, migrating, other) in open {
+                if migrating {
+                    let _ = write!(s, " [{}->-{}]", slot, id_str(other));
+                } else {
+                    let _ = write!(s, " [{}-<-{}]", slot, id_str(other));
+                }
             }
         }
         s

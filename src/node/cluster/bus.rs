@@ -273,7 +273,12 @@ pub(crate) fn connect(bus: &Rc<Bus>, st: &mut crate::node::cluster::ClusterState
                 crate::node::cluster::before_sleep(&mut s);
             }
             Ok(Err(e)) => {
-                tracing::debug!("Connection with Node {} at {}:{} failed: {e}", id_str(&link.node().unwrap_or([b'?'; 40])), ip, cport);
+                tracing::debug!(
+                    "Connection with Node {} at {}:{} failed: {e}",
+                    id_str(&link.node().unwrap_or([b'?'; 40])),
+                    ip,
+                    cport
+                );
                 finish(&bus, &link, "connect failed");
             }
             Err(_) => {

@@ -176,7 +176,7 @@ pub fn info_text(st: &ClusterState) -> String {
         }
         let _ = write!(s, "cluster_stats_messages_{dir}:{total}\r\n");
     }
-    s.push_str("total_cluster_links_buffer_limit_exceeded:0\r\n");
+    let _ = write!(s, "total_cluster_links_buffer_limit_exceeded:{}\r\n", cl::bus::links_buffer_limit_exceeded());
     s
 }
 
@@ -312,13 +312,13 @@ fn shard_node(out: &mut Reply, n: &ClusterNode, endpoint: &str) {
     });
 }
 
-/// CLUSTER SHARDS: one entry per node that is not a replica (Redis 7.0 walks the nodes and skips
-/// replicas, so a node still in handshake is a shard of its own), with its slots and its replicas.
+/// CLUSTER SHARDS: one entry per master (a node still in handshake is neither master nor replica
+/// and is left out), with its slots and its replicas.
 fn shards(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     let endpoint = endpoint_type(ctx.srv).to_string();
     let st = state(ctx.srv)?;
     let runs = owner_runs(st);
-    let heads: Vec<&ClusterNode> = st.nodes.values().filter(|n| !n.is_replica()).collect();
+    let heads: Vec<&ClusterNode> = st.nodes.values().filter(|n| n.is_master()).collect();
     let out = &mut *ctx.out;
     out.array(heads.len());
     for head in heads {
@@ -537,10 +537,10 @@ fn meet(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     }
     let text = |a: &[u8]| errors::lossy(a, usize::MAX);
     let port = crate::resp::request::parse_i64(args[3])
-        .ok_or_else(|| CmdError::from(format!("ERR Invalid base port specified: {}", text(args[3]))))?;
+        .ok_or_else(|| CmdError::from(format!("ERR Invalid TCP base port specified: {}", text(args[3]))))?;
     let cport = match args.get(4) {
         Some(a) => crate::resp::request::parse_i64(a)
-            .ok_or_else(|| CmdError::from(format!("ERR Invalid bus port specified: {}", text(a))))?,
+            .ok_or_else(|| CmdError::from(format!("ERR Invalid TCP bus port specified: {}", text(a))))?,
         None => port.saturating_add(10000),
     };
     let invalid = || CmdError::from(format!("ERR Invalid node address specified: {}:{}", text(args[2]), text(args[3])));
@@ -686,12 +686,7 @@ fn count_failure_reports(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let now = ctx.now;
     let st = state(ctx.srv)?;
     let id = lookup(st, args[2]).ok_or_else(|| unknown_node(args[2]))?;
-    // Reports older than twice the node timeout no longer count (`clusterNodeCleanupFailureReports`).
-    let max_age = timeout.saturating_mul(2);
-    let n = st.node_mut(&id).map_or(0, |n| {
-        n.fail_reports.retain(|r| now - r.time <= max_age);
-        n.fail_reports.len()
-    });
+    let n = st.node_mut(&id).map_or(0, |n| cl::bus::failure::count(n, now, timeout));
     ctx.out.int(n as i64);
     Ok(())
 }

@@ -127,6 +127,7 @@ fn hello(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         ctx.client.set_resp3(p == 3);
         ctx.out.resp3 = p == 3;
     }
+    let cluster = ctx.srv.cluster.is_some();
     let out = &mut *ctx.out;
     out.map(7);
     out.bulk(b"server");
@@ -138,7 +139,7 @@ fn hello(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     out.bulk(b"id");
     out.int(ctx.client.id as i64);
     out.bulk(b"mode");
-    out.bulk(b"standalone");
+    out.bulk(if cluster { b"cluster" } else { b"standalone" });
     out.bulk(b"role");
     out.bulk(b"master");
     out.bulk(b"modules");

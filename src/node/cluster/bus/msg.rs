@@ -182,10 +182,23 @@ pub struct RawExt {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Body {
     /// PING, PONG and MEET.
-    Ping { gossip: Vec<Gossip>, hostname: Option<String>, other: Vec<RawExt> },
-    Fail { about: NodeId },
-    Update { config_epoch: u64, node: NodeId, slots: SlotBitmap },
-    Publish { channel: Vec<u8>, message: Vec<u8> },
+    Ping {
+        gossip: Vec<Gossip>,
+        hostname: Option<String>,
+        other: Vec<RawExt>,
+    },
+    Fail {
+        about: NodeId,
+    },
+    Update {
+        config_epoch: u64,
+        node: NodeId,
+        slots: SlotBitmap,
+    },
+    Publish {
+        channel: Vec<u8>,
+        message: Vec<u8>,
+    },
     /// FAILOVER_AUTH_REQUEST/ACK, MFSTART (header only), MODULE and unknown types: the bytes after
     /// the header, unparsed.
     Raw(Vec<u8>),

@@ -7,9 +7,7 @@ use super::failure;
 use super::msg::{self, mtype, Body, Gossip, Header, Msg};
 use super::Link;
 use crate::cluster::SLOTS;
-use crate::node::cluster::{
-    id_str, nflags, random_id, ClusterNode, ClusterState, NodeId, SlotBitmap, MSG_TYPES,
-};
+use crate::node::cluster::{id_str, nflags, random_id, ClusterNode, ClusterState, NodeId, SlotBitmap, MSG_TYPES};
 use crate::node::config::Config;
 use crate::node::db::Db;
 use crate::node::server::{unix_ms, Server};
@@ -199,11 +197,7 @@ pub fn send_ping(st: &mut ClusterState, env: &Env, link: &Link, t: u16) {
 
 /// Links to every node that can hear a broadcast (not myself, not in handshake).
 fn broadcast_links(st: &ClusterState) -> Vec<Link> {
-    st.nodes
-        .values()
-        .filter(|n| !n.has(nflags::MYSELF | nflags::HANDSHAKE))
-        .filter_map(|n| n.link.clone())
-        .collect()
+    st.nodes.values().filter(|n| !n.has(nflags::MYSELF | nflags::HANDSHAKE)).filter_map(|n| n.link.clone()).collect()
 }
 
 /// `clusterBroadcastPong`: tell every node our configuration now.
@@ -401,11 +395,7 @@ fn process_gossip(st: &mut ClusterState, env: &Env, hdr: &Header, gossip: &[Goss
                 let Some(node) = st.nodes.get_mut(&g.name) else { continue };
                 if gfail {
                     if failure::add_report(node, &s, now) {
-                        tracing::debug!(
-                            "Node {} reported node {} as not reachable.",
-                            id_str(&s),
-                            id_str(&g.name)
-                        );
+                        tracing::debug!("Node {} reported node {} as not reachable.", id_str(&s), id_str(&g.name));
                     }
                     failure::mark_failing_if_needed(st, env, &g.name);
                 } else if failure::del_report(node, &s, now, env.node_timeout) {
@@ -771,5 +761,189 @@ pub fn flush_todo(st: &mut ClusterState, env: &Env) {
     if st.todo_broadcast_pong {
         st.todo_broadcast_pong = false;
         broadcast_pong(st, env);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    const ME: NodeId = *b"5555555555555555555555555555555555555555";
+    const A: NodeId = *b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const B: NodeId = *b"1111111111111111111111111111111111111111";
+
+    fn env() -> Env {
+        Env {
+            now: 1_000_000,
+            node_timeout: 1000,
+            announce_ip: String::new(),
+            allow_replica_migration: true,
+            sendbuf_limit: 0,
+        }
+    }
+
+    fn state() -> ClusterState {
+        let mut st = ClusterState::new(ME, PathBuf::from("/nonexistent/nodes.conf"), 0);
+        for id in [A, B] {
+            let mut n = ClusterNode::new(id, nflags::MASTER, 0);
+            n.ip = "127.0.0.1".into();
+            n.port = 1;
+            n.cport = 2;
+            st.add_node(n);
+        }
+        st
+    }
+
+    fn ping(t: u16, sender: NodeId, epoch: u64, slots: &[u16], gossip: Vec<Gossip>) -> Msg {
+        let mut hdr = Header::new(t, sender);
+        hdr.config_epoch = epoch;
+        hdr.current_epoch = epoch;
+        hdr.port = 1;
+        hdr.cport = 2;
+        hdr.flags = nflags::MASTER;
+        for s in slots {
+            hdr.myslots.set(*s, true);
+        }
+        Msg { hdr, body: Body::Ping { gossip, hostname: None, other: Vec::new() } }
+    }
+
+    fn inbound() -> Link {
+        let l = Link::new(true, None);
+        *l.shared.peer_ip.borrow_mut() = "127.0.0.1".into();
+        *l.shared.local_ip.borrow_mut() = "127.0.0.9".into();
+        l
+    }
+
+    #[test]
+    fn higher_config_epoch_wins_slots_and_lost_keys_are_listed() {
+        let mut st = state();
+        let mut db = Db::new();
+        db.enable_slot_index();
+        let key = (0..100_000).map(|i| format!("k{i}")).find(|k| crate::cluster::key_slot(k.as_bytes()) == 7).unwrap();
+        db.set(key.as_bytes(), crate::node::types::Value::Str(b"v".to_vec()), 0);
+        st.me_mut().config_epoch = 3;
+        for s in 0..10 {
+            st.add_slot(s, ME);
+        }
+        st.add_slot(20, B);
+        st.add_slot(21, B);
+        st.importing.insert(21, B);
+        st.node_mut(&B).unwrap().config_epoch = 9;
+        let mut fx = Effects::default();
+        // A claims 5..=7 with epoch 2 (older than ours): nothing moves.
+        let m = ping(mtype::PING, A, 2, &[5, 6, 7], vec![]);
+        assert!(process_in(&mut st, &env(), &db, &inbound(), m, &mut fx));
+        assert!(st.i_own(7));
+        // With epoch 4 it wins 5..=7; slot 7 held a key. Slot 20 (B, epoch 9) stays, slot 21 is
+        // being imported and stays too.
+        let m = ping(mtype::PING, A, 4, &[5, 6, 7, 20, 21], vec![]);
+        assert!(process_in(&mut st, &env(), &db, &inbound(), m, &mut fx));
+        assert_eq!(st.slots[7], Some(A));
+        assert_eq!(st.slots[5], Some(A));
+        assert_eq!(st.slots[20], Some(B));
+        assert_eq!(st.slots[21], Some(B));
+        assert!(st.i_own(4));
+        assert_eq!(fx.del_slots, vec![7]);
+        assert!(st.me().is_master());
+        assert!(st.todo_save);
+    }
+
+    #[test]
+    fn a_master_losing_every_slot_becomes_a_replica_of_the_winner() {
+        let mut st = state();
+        let db = Db::new();
+        st.me_mut().config_epoch = 1;
+        st.add_slot(100, ME);
+        let mut fx = Effects::default();
+        let m = ping(mtype::PING, A, 5, &[100], vec![]);
+        assert!(process_in(&mut st, &env(), &db, &inbound(), m, &mut fx));
+        assert!(st.me().is_replica());
+        assert_eq!(st.me().master, Some(A));
+    }
+
+    #[test]
+    fn epoch_collision_bumps_the_smaller_name_only() {
+        let mut st = state();
+        st.current_epoch = 7;
+        st.me_mut().config_epoch = 4;
+        st.node_mut(&A).unwrap().config_epoch = 4;
+        st.node_mut(&B).unwrap().config_epoch = 4;
+        handle_epoch_collision(&mut st, &B); // B's name is smaller than ours: B moves, not us
+        assert_eq!(st.me().config_epoch, 4);
+        handle_epoch_collision(&mut st, &A); // A's name is larger: we take a new epoch
+        assert_eq!(st.current_epoch, 8);
+        assert_eq!(st.me().config_epoch, 8);
+    }
+
+    #[test]
+    fn meet_from_a_stranger_adds_a_handshake_node_and_learns_our_ip() {
+        let mut st = state();
+        let db = Db::new();
+        let stranger = *b"9999999999999999999999999999999999999999";
+        let link = inbound();
+        let before = st.nodes.len();
+        let mut fx = Effects::default();
+        assert!(process_in(&mut st, &env(), &db, &link, ping(mtype::MEET, stranger, 0, &[], vec![]), &mut fx));
+        assert_eq!(st.nodes.len(), before + 1);
+        let hs = st.nodes.values().find(|n| n.in_handshake()).expect("handshake node");
+        assert_eq!((hs.ip.as_str(), hs.port, hs.cport), ("127.0.0.1", 1, 2));
+        assert_eq!(st.me().ip, "127.0.0.9");
+        assert_eq!(st.stats_received[mtype::MEET as usize], 1);
+        assert_eq!(st.stats_sent[mtype::PONG as usize], 1);
+        // The PONG went back on the link the MEET came in on.
+        assert!(link.send_buffer_used() >= msg::HEADER_LEN);
+    }
+
+    #[test]
+    fn gossip_adds_vouched_nodes_and_counts_failure_reports() {
+        let mut st = state();
+        let db = Db::new();
+        st.size = 3;
+        let g = |name: NodeId, flags: u16| Gossip {
+            name,
+            ping_sent: 0,
+            pong_received: 0,
+            ip: "127.0.0.1".into(),
+            port: 9,
+            cport: 10,
+            flags,
+            pport: 0,
+        };
+        let new_ok = *b"cccccccccccccccccccccccccccccccccccccccc";
+        let banned = *b"dddddddddddddddddddddddddddddddddddddddd";
+        let bad_name = *b"ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ";
+        st.blacklist_add(banned, 1000);
+        st.node_mut(&B).unwrap().flags |= nflags::PFAIL;
+        let mut fx = Effects::default();
+        let gossip = vec![
+            g(new_ok, nflags::MASTER),
+            g(banned, nflags::MASTER),
+            g(bad_name, nflags::MASTER),
+            g(B, nflags::PFAIL | nflags::MASTER),
+        ];
+        // From an unknown sender nothing is added.
+        let stranger = *b"9999999999999999999999999999999999999999";
+        assert!(process_in(
+            &mut st,
+            &env(),
+            &db,
+            &inbound(),
+            ping(mtype::PING, stranger, 0, &[], gossip.clone()),
+            &mut fx
+        ));
+        assert!(st.node(&new_ok).is_none());
+        // From A (a known master): the valid, unbanned node is added; A's report plus our own
+        // vote reach the quorum of 2 out of 3, so B turns FAIL and a FAIL is broadcast.
+        let a_link = Link::new(false, Some(A));
+        st.node_mut(&A).unwrap().link = Some(a_link.clone());
+        assert!(process_in(&mut st, &env(), &db, &inbound(), ping(mtype::PING, A, 0, &[], gossip), &mut fx));
+        assert!(st.node(&new_ok).is_some_and(|n| n.port == 9 && n.cport == 10 && !n.in_handshake()));
+        assert!(st.node(&banned).is_none());
+        assert!(st.node(&bad_name).is_none());
+        let b = st.node(&B).unwrap();
+        assert!(b.failed() && !b.has(nflags::PFAIL));
+        assert_eq!(st.stats_sent[mtype::FAIL as usize], 1);
+        assert!(a_link.send_buffer_used() > 0);
     }
 }
