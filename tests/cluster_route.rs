@@ -82,7 +82,11 @@ impl Side {
             if Instant::now() > deadline {
                 let views: Vec<String> =
                     (0..NAMES.len()).map(|n| bulk_text(&self.setup(n, &["CLUSTER", "NODES"]))).collect();
-                panic!("{} side: timed out waiting until {what}; CLUSTER NODES:\n{}", self.kind(), views.join("\n--\n"));
+                panic!(
+                    "{} side: timed out waiting until {what}; CLUSTER NODES:\n{}",
+                    self.kind(),
+                    views.join("\n--\n")
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -118,7 +122,15 @@ impl Side {
     /// Sends a command on a named connection and records its reply.
     fn cmd(&mut self, node: usize, conn: &'static str, args: &[&str]) {
         let reply = self.conn(node, conn).raw(args);
-        let line = format!("{}/{conn} {args:?} -> {:?}", NAMES[node], self.mask(&reply));
+        let ports: Vec<String> = self.nodes.iter().map(|p| p.port.to_string()).collect();
+        let shown: Vec<String> = args
+            .iter()
+            .map(|a| match ports.iter().position(|p| p == a) {
+                Some(n) => format!("<{}>", NAMES[n]),
+                None => a.to_string(),
+            })
+            .collect();
+        let line = format!("{}/{conn} {shown:?} -> {:?}", NAMES[node], self.mask(&reply));
         self.transcript.push(line);
     }
 
@@ -262,6 +274,20 @@ fn script(s: &mut Side) {
     ] {
         s.cmd(A, "mig", args);
     }
+    // MIGRATE moves keys out of the open slot; the empty key of the KEYS form is not a key.
+    let pb = s.nodes[B].port.to_string();
+    for args in [
+        &["MIGRATE", "127.0.0.1", &pb, "", "0", "5000", "KEYS", "{bar}k"][..],
+        &["GET", "{bar}k"],
+        &["MIGRATE", "127.0.0.1", &pb, "", "0", "5000", "KEYS", "{bar}k"],
+        &["MIGRATE", "127.0.0.1", &pb, "", "0", "5000", "KEYS", "{bar}k", "b"],
+        &["MIGRATE", "127.0.0.1", &pb, "{bar}k", "0", "5000"],
+    ] {
+        s.cmd(A, "mig", args);
+    }
+    s.cmd(B, "imp2", &["GET", "{bar}k"]);
+    s.cmd(B, "imp2", &["ASKING"]);
+    s.cmd(B, "imp2", &["GET", "{bar}k"]);
     for args in [
         &["GET", "bar"][..],
         &["ASKING"],
@@ -382,7 +408,12 @@ fn cluster_commands_need_cluster_mode() {
             (&["SELECT", "1"], b"+OK\r\n"),
             (&["MOVE", "x", "2"], b":0\r\n"),
         ] {
-            assert_eq!(String::from_utf8_lossy(&c.raw(args)), String::from_utf8_lossy(want), "{} {args:?}", server.name);
+            assert_eq!(
+                String::from_utf8_lossy(&c.raw(args)),
+                String::from_utf8_lossy(want),
+                "{} {args:?}",
+                server.name
+            );
         }
     }
 }

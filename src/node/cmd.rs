@@ -175,11 +175,11 @@ fn dispatch(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[&[u8
         );
         return reject(srv, client, out, Some(spec), &e, args);
     }
-    if client.multi.is_some() && !runs_in_multi(top) {
+    if let Some(queue) = client.multi.as_mut().filter(|_| !runs_in_multi(top)) {
         // Like Redis 7.0, a transaction already doomed (a queueing error, a touched WATCH) keeps
         // answering QUEUED but stores nothing.
         if !client.multi_error && !client.shared.dirty_cas.get() {
-            client.multi.as_mut().expect("in multi").push(OwnedCommand::new(args));
+            queue.push(OwnedCommand::new(args));
         }
         out.queued();
         return;

@@ -259,7 +259,8 @@ pub fn get_node_by_query(st: &ClusterState, db: &Db, now: i64, q: &Query) -> Res
 
 /// The check `processCommand` makes before running (or queueing) a command in cluster mode.
 /// Commands without keys pass at once (PUBLISH, PING, CLUSTER ...); so does EXEC outside MULTI,
-/// which only reports its own error.
+/// which only reports its own error. Redis also skips the check for its master's replication
+/// link (`CLIENT_MASTER`): the replication code must do the same once it lands.
 pub fn check(srv: &Server, client: &Client, cmd: &'static CommandSpec, args: &[&[u8]]) -> Result<(), Redirect> {
     let Some(st) = srv.cluster.as_deref() else { return Ok(()) };
     let is_exec = cmd.key_specs.is_empty() && !cmd.has(flags::MOVABLEKEYS) && cmd.name == "exec";
@@ -280,9 +281,12 @@ pub fn check(srv: &Server, client: &Client, cmd: &'static CommandSpec, args: &[&
         queued,
         asking: client.asking,
         readonly: client.readonly,
-        allow_reads_when_down: srv.config.get("cluster-allow-reads-when-down") == Some("yes"),
+        // Only read when the cluster is down, and the clock only while a slot is open: the common
+        // case costs neither a config lookup nor a clock read.
+        allow_reads_when_down: !st.ok && srv.config.get("cluster-allow-reads-when-down") == Some("yes"),
     };
-    get_node_by_query(st, &srv.dbs[0], unix_ms(), &q)
+    let open_slots = !st.migrating.is_empty() || !st.importing.is_empty();
+    get_node_by_query(st, &srv.dbs[0], if open_slots { unix_ms() } else { 0 }, &q)
 }
 
 /// Redis's `clusterRedirectBlockedClientIfNeeded`, for every blocked client: one blocked on a
@@ -416,11 +420,7 @@ mod tests {
     }
 
     fn queue(cmds: &[&[&str]]) -> Option<Vec<OwnedCommand>> {
-        Some(
-            cmds.iter()
-                .map(|c| OwnedCommand::new(&c.iter().map(|a| a.as_bytes()).collect::<Vec<_>>()))
-                .collect(),
-        )
+        Some(cmds.iter().map(|c| OwnedCommand::new(&c.iter().map(|a| a.as_bytes()).collect::<Vec<_>>())).collect())
     }
 
     #[test]
@@ -488,7 +488,7 @@ mod tests {
         // Some keys here, some gone: nobody can serve it until the move ends.
         assert_eq!(req().run(&st, &db, &["mget", "{bar}1", "{bar}2"]), Err(Redirect::TryAgain));
         let cfg = crate::node::config::Config::default();
-        assert_eq!(ask.unwrap_err().message(&st, &cfg), "ASK 5061 127.0.0.1:7001");
+        assert_eq!(Redirect::Ask { slot: BAR, to: B }.message(&st, &cfg), "ASK 5061 127.0.0.1:7001");
         // Other slots are not affected.
         assert_eq!(req().run(&st, &db, &["get", "b"]), Ok(()));
     }
@@ -595,6 +595,38 @@ mod tests {
         let ro_txn = |cmds: &[&[&str]]| Req { readonly: true, queued: queue(cmds), ..req() }.run(&st, &db, &["exec"]);
         assert_eq!(ro_txn(&[&["get", "bar"]]), Ok(()));
         assert_eq!(ro_txn(&[&["get", "bar"], &["set", "bar", "1"]]), moved);
+    }
+
+    fn blocked_on(key: &str, cmd: &[&str]) -> (Client, crate::node::client::Blocked) {
+        let client = Client::new(1, "127.0.0.1:1".into(), "127.0.0.1:2".into());
+        let argv: Vec<&[u8]> = cmd.iter().map(|a| a.as_bytes()).collect();
+        let blocked = crate::node::client::Blocked {
+            db: 0,
+            keys: vec![key.as_bytes().into()],
+            deadline: None,
+            command: OwnedCommand::new(&argv),
+            on_timeout: crate::node::client::TimeoutReply::NullArray,
+        };
+        (client, blocked)
+    }
+
+    #[test]
+    fn blocked_clients_follow_their_slot() {
+        let mut st = two_nodes();
+        let (client, blocked) = blocked_on("bar", &["blpop", "bar", "0"]);
+        assert_eq!(blocked_redirect(&st, &client, &blocked), None);
+        st.set_slot_owner(BAR, B);
+        assert_eq!(blocked_redirect(&st, &client, &blocked), Some(Redirect::Moved { slot: BAR, to: B }));
+        // A slot being imported keeps its waiters: the keys are on their way here.
+        st.importing.insert(BAR, B);
+        assert_eq!(blocked_redirect(&st, &client, &blocked), None);
+        st.importing.clear();
+        st.del_slot(BAR);
+        assert_eq!(blocked_redirect(&st, &client, &blocked), Some(Redirect::DownUnbound));
+        // Down: every waiter hears it, even one on a slot this node serves.
+        let (client, blocked) = blocked_on("b", &["blpop", "b", "0"]);
+        st.ok = false;
+        assert_eq!(blocked_redirect(&st, &client, &blocked), Some(Redirect::Down));
     }
 
     #[test]
