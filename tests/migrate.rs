@@ -82,12 +82,18 @@ fn fixtures() -> Vec<(String, Vec<Vec<String>>)> {
         ("set:big", vec![with(&["SADD", "set:big"], n(700, &|i| format!("member-{i}")))]),
         (
             "zset:small",
-            vec![with(&["ZADD", "zset:small"], n(12, &|i| if i % 2 == 0 { format!("{}", i as f64 / 3.0) } else { format!("m{i}") }))],
+            vec![with(
+                &["ZADD", "zset:small"],
+                n(12, &|i| if i % 2 == 0 { format!("{}", i as f64 / 3.0) } else { format!("m{i}") }),
+            )],
         ),
         (
             "zset:big",
             vec![
-                with(&["ZADD", "zset:big"], n(500, &|i| if i % 2 == 0 { format!("{}", i as f64 * 0.25 - 9.0) } else { format!("z{i}") })),
+                with(
+                    &["ZADD", "zset:big"],
+                    n(500, &|i| if i % 2 == 0 { format!("{}", i as f64 * 0.25 - 9.0) } else { format!("z{i}") }),
+                ),
                 s(&["ZADD", "zset:big", "inf", "top", "-inf", "bottom"]),
             ],
         ),
@@ -138,7 +144,8 @@ fn move_everything(src_kind: Kind, dst_kind: Kind) {
     }
     let port = dst.port.to_string();
     // Half one key per MIGRATE, the other half in a single KEYS batch.
-    let mut batch = vec!["MIGRATE".to_string(), "127.0.0.1".into(), port.clone(), String::new(), "0".into(), "5000".into()];
+    let mut batch =
+        vec!["MIGRATE".to_string(), "127.0.0.1".into(), port.clone(), String::new(), "0".into(), "5000".into()];
     batch.push("KEYS".into());
     for (i, (key, _)) in fx.iter().enumerate() {
         if i % 2 == 0 {
@@ -221,7 +228,12 @@ fn scenario(kind: Kind) -> Vec<(String, Vec<u8>)> {
     rec(&mut out, "auth no password", &mut s, &["MIGRATE", "127.0.0.1", &tp, "a", "0", "1000", "AUTH"]);
     rec(&mut out, "auth2 one arg", &mut s, &["MIGRATE", "127.0.0.1", &tp, "a", "0", "1000", "AUTH2", "u"]);
     rec(&mut out, "unknown option", &mut s, &["MIGRATE", "127.0.0.1", &tp, "a", "0", "1000", "FOO"]);
-    rec(&mut out, "option after keys is a key", &mut s, &["MIGRATE", "127.0.0.1", &tp, "", "0", "1000", "KEYS", "COPY"]);
+    rec(
+        &mut out,
+        "option after keys is a key",
+        &mut s,
+        &["MIGRATE", "127.0.0.1", &tp, "", "0", "1000", "KEYS", "COPY"],
+    );
     rec(&mut out, "bad timeout", &mut s, &["MIGRATE", "127.0.0.1", &tp, "a", "0", "soon"]);
     rec(&mut out, "bad db", &mut s, &["MIGRATE", "127.0.0.1", &tp, "a", "x", "1000"]);
     rec(&mut out, "bad db and option", &mut s, &["MIGRATE", "127.0.0.1", &tp, "a", "x", "1000", "BAR"]);
@@ -249,7 +261,12 @@ fn scenario(kind: Kind) -> Vec<(String, Vec<u8>)> {
     rec(&mut out, "keys: target", &mut t, &["MGET", "k1", "k2", "k3"]);
     cmd(&mut s, &["MSET", "k1", "w1", "k2", "w2"]);
     cmd(&mut t, &["DEL", "k2"]);
-    rec(&mut out, "keys busy in the middle", &mut s, &["MIGRATE", "127.0.0.1", &tp, "", "0", "1000", "KEYS", "k3", "k1", "k2"]);
+    rec(
+        &mut out,
+        "keys busy in the middle",
+        &mut s,
+        &["MIGRATE", "127.0.0.1", &tp, "", "0", "1000", "KEYS", "k3", "k1", "k2"],
+    );
     rec(&mut out, "keys busy: source", &mut s, &["MGET", "k1", "k2", "k3"]);
     rec(&mut out, "keys busy: target", &mut t, &["MGET", "k1", "k2", "k3"]);
 
@@ -272,8 +289,18 @@ fn scenario(kind: Kind) -> Vec<(String, Vec<u8>)> {
     rec(&mut out, "wrong password: source kept", &mut s, &["EXISTS", "p1"]);
     rec(&mut out, "auth", &mut s, &["MIGRATE", "127.0.0.1", &lp, "p1", "0", "1000", "AUTH", "sekret"]);
     rec(&mut out, "auth2", &mut s, &["MIGRATE", "127.0.0.1", &lp, "p2", "0", "1000", "AUTH2", "default", "sekret"]);
-    rec(&mut out, "auth2 wrong user", &mut s, &["MIGRATE", "127.0.0.1", &lp, "p3", "0", "1000", "AUTH2", "bob", "sekret"]);
-    rec(&mut out, "auth2 keys", &mut s, &["MIGRATE", "127.0.0.1", &lp, "", "0", "1000", "AUTH2", "default", "sekret", "KEYS", "p3", "p4"]);
+    rec(
+        &mut out,
+        "auth2 wrong user",
+        &mut s,
+        &["MIGRATE", "127.0.0.1", &lp, "p3", "0", "1000", "AUTH2", "bob", "sekret"],
+    );
+    rec(
+        &mut out,
+        "auth2 keys",
+        &mut s,
+        &["MIGRATE", "127.0.0.1", &lp, "", "0", "1000", "AUTH2", "default", "sekret", "KEYS", "p3", "p4"],
+    );
     rec(&mut out, "auth: target", &mut l, &["MGET", "p1", "p2", "p3", "p4"]);
     rec(&mut out, "auth: source", &mut s, &["EXISTS", "p1", "p2", "p3", "p4"]);
     // Against a target without a password, AUTH is the target's error (the RESTORE still ran there).

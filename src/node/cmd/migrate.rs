@@ -42,7 +42,9 @@ enum Link {
     /// Redis's blocking connect reports success even when the connection was refused or timed out;
     /// the failure surfaces as a write error ("writing to target instance"), so it is kept here
     /// until the first write.
-    Failed { timed_out: bool },
+    Failed {
+        timed_out: bool,
+    },
 }
 
 /// Redis's `migrate_cached_sockets`, keyed by the `host:port` text as the client wrote it.
@@ -295,10 +297,8 @@ fn attempt(ctx: &mut Ctx, req: &Request, name: &[u8], keys: &mut Vec<&[u8]>, may
             }
         };
         acked += 1;
-        let failed = [auth_reply.as_ref(), select_reply.as_ref(), Some(&r)]
-            .into_iter()
-            .flatten()
-            .find_map(|f| match f {
+        let failed =
+            [auth_reply.as_ref(), select_reply.as_ref(), Some(&r)].into_iter().flatten().find_map(|f| match f {
                 Frame::Error(e) => Some(e.clone()),
                 _ => None,
             });
