@@ -612,6 +612,11 @@ fn benchmark_cluster(kind: Kind) {
 fn restart_rejoins(kind: Kind) {
     let mut c = Cluster::create(kind, 3);
     let id = c.node(1).myid();
+    let myself = |c: &Cluster| {
+        let lines = c.node(1).nodes().unwrap_or_else(|e| panic!("{kind:?}: CLUSTER NODES: {e}"));
+        lines.into_iter().find(|l| l.is_myself()).expect("myself line")
+    };
+    let before = myself(&c);
     c.nodes[1].kill();
     // The others detect the death: PFAIL after the node timeout, FAIL once both agree.
     c.wait_for(Duration::from_secs(5 * NODE_TIMEOUT_MS / 1000 + 5), "the killed node marked fail", |c| {
@@ -630,6 +635,15 @@ fn restart_rejoins(kind: Kind) {
     });
     c.nodes[1].restart();
     assert_eq!(c.node(1).myid(), id, "{kind:?}: restarted node has a new id");
+    // nodes.conf brought back its epoch and slots, not only its name.
+    let after = myself(&c);
+    assert_eq!(
+        (&after.config_epoch, &after.slots),
+        (&before.config_epoch, &before.slots),
+        "{kind:?}: restarted node's own line changed:\nbefore {}\nafter  {}",
+        before.raw,
+        after.raw
+    );
     c.wait_ok(Duration::from_secs(30));
     c.wait_for(Duration::from_secs(10), "everyone seeing the node healthy", |c| {
         for n in &c.nodes {
