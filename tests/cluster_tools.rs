@@ -33,6 +33,7 @@ both!(del_node_after_emptying, del_node_after_emptying_redis, del_node_after_emp
 both!(client_mixed_workload, client_mixed_workload_redis, client_mixed_workload_slotway);
 both!(benchmark_cluster, benchmark_cluster_redis, benchmark_cluster_slotway);
 both!(restart_rejoins, restart_rejoins_redis, restart_rejoins_slotway);
+both!(fix_open_slot, fix_open_slot_redis, fix_open_slot_slotway);
 
 /// A bound, not an expectation: a debug-build slotway moves a slot in ~15 ms where Redis takes ~1 ms.
 const CLI_TIMEOUT: Duration = Duration::from_secs(120);
@@ -665,4 +666,60 @@ fn restart_rejoins(kind: Kind) {
         let r: String = redis::cmd("SET").arg(&k).arg(i).query(&mut con).expect("SET after restart");
         assert_eq!(r, "OK");
     }
+}
+
+/// A hash tag whose keys hash to `slot`.
+fn tag_for_slot(slot: u16) -> String {
+    (0u64..).map(|i| format!("t{i}")).find(|t| crc16(t.as_bytes()) % 16384 == slot).expect("every slot has a tag")
+}
+
+/// A migration left half done by hand (slot open on both sides, keys split between them) is seen by
+/// `--cluster check` and closed by `--cluster fix`, with every key kept.
+fn fix_open_slot(kind: Kind) {
+    let c = Cluster::create(kind, 3);
+    let slot: u16 = 100; // owned by node 0 after create
+    let tag = tag_for_slot(slot);
+    let keys: Vec<String> = (0..20).map(|i| format!("{{{tag}}}k{i}")).collect();
+    let (id0, id1) = (c.node(0).myid(), c.node(1).myid());
+    let ok = |r: Result<slotway::resp::Frame, String>, what: &str| match r {
+        Ok(slotway::resp::Frame::Simple(s)) if &s[..] == b"OK" => {}
+        other => panic!("{kind:?}: {what}: {other:?}"),
+    };
+    for k in &keys {
+        ok(c.node(0).cmd(&["SET", k, &format!("val-{k}")]), "SET");
+    }
+    let s = slot.to_string();
+    ok(c.node(1).cmd(&["CLUSTER", "SETSLOT", &s, "IMPORTING", &id0]), "SETSLOT IMPORTING");
+    ok(c.node(0).cmd(&["CLUSTER", "SETSLOT", &s, "MIGRATING", &id1]), "SETSLOT MIGRATING");
+    let port1 = c.node(1).port.to_string();
+    for k in &keys[..10] {
+        ok(c.node(0).cmd(&["MIGRATE", "127.0.0.1", &port1, k, "0", "5000"]), "MIGRATE");
+    }
+    let out = c.check(0);
+    assert!(!check_is_clean(&out), "{kind:?}: check calls an open slot clean: {}", out.describe());
+    assert!(
+        out.stdout.contains(&format!("[WARNING] The following slots are open: {slot}")),
+        "{kind:?}: check does not name the open slot: {}",
+        out.describe()
+    );
+    let out = cli_cluster("fix", &[&c.node(0).addr(), "--cluster-yes"], CLI_TIMEOUT);
+    assert!(out.ok, "{kind:?}: fix failed: {}\n{}", out.describe(), c.logs());
+    c.wait_check_clean(0, Duration::from_secs(10), "after fix");
+    let mut con = client(&c.urls());
+    for k in &keys {
+        let got: Option<String> = redis::cmd("GET").arg(k).query(&mut con).expect("GET after fix");
+        assert_eq!(got, Some(format!("val-{k}")), "{kind:?}: {k} after fix");
+    }
+    let owners: Vec<usize> = (0..3).filter(|&i| slots_of(&c, i) > 0 && owns(&c, i, slot)).collect();
+    assert_eq!(owners.len(), 1, "{kind:?}: slot {slot} owners after fix: {owners:?}");
+}
+
+/// Whether node `i` says (in its own CLUSTER NODES line) that it owns `slot`.
+fn owns(c: &Cluster, i: usize, slot: u16) -> bool {
+    let lines = c.node(i).nodes().unwrap_or_else(|e| panic!("{:?}: CLUSTER NODES: {e}", c.kind));
+    let me = lines.into_iter().find(|l| l.is_myself()).expect("myself line");
+    me.slots.iter().filter(|s| !s.starts_with('[')).any(|s| match s.split_once('-') {
+        Some((a, b)) => (a.parse().unwrap_or(u16::MAX)..=b.parse().unwrap_or(0)).contains(&slot),
+        None => s.parse() == Ok(slot),
+    })
 }
