@@ -100,16 +100,36 @@ fn create_and_check(kind: Kind) {
 }
 
 /// What a writer was told: the value each key must hold, or the values it may hold where a write
-/// failed (an error does not say whether the write happened).
+/// failed (an error does not say whether the write happened); for counters, the acknowledged INCRs
+/// and the failed ones that may have happened.
 #[derive(Default)]
 struct WriteLog {
     acked: HashMap<String, String>,
     maybe: HashMap<String, Vec<String>>,
+    counters: HashMap<String, (i64, i64)>,
     oks: u64,
     errors: Vec<String>,
 }
 
-/// Writes `keys` keys round after round until `stop`, through the cluster client.
+impl WriteLog {
+    fn set_result(&mut self, key: String, val: String, ok: bool) {
+        if ok {
+            self.maybe.remove(&key);
+            self.acked.insert(key, val);
+        } else {
+            self.maybe.entry(key).or_default().push(val);
+        }
+    }
+    fn error(&mut self, what: String) {
+        if self.errors.len() < 20 {
+            self.errors.push(what);
+        }
+    }
+}
+
+/// Writes round after round until `stop`, through the cluster client: SET over `keys` keys, INCR
+/// on counters (a lost or doubled write shows in the count), and MSET of two keys in one hash tag
+/// (which a migration can split: TRYAGAIN, retried by the client).
 fn writer(
     urls: Vec<String>,
     keys: usize,
@@ -119,28 +139,59 @@ fn writer(
 ) -> WriteLog {
     let mut con = client(&urls);
     let mut log = WriteLog::default();
-    let mut i: u64 = 0;
+    let (mut i, mut sets): (u64, usize) = (0, 0);
     let deadline = Instant::now() + Duration::from_secs(120);
     while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-        let key = format!("w:{}", i as usize % keys);
         let val = format!("v{i}");
-        let r: redis::RedisResult<String> = redis::cmd("SET").arg(&key).arg(&val).query(&mut con);
-        match r {
-            Ok(s) if s == "OK" => {
-                log.oks += 1;
-                acks.fetch_add(1, Ordering::Relaxed);
-                log.maybe.remove(&key);
-                log.acked.insert(key, val);
-            }
-            other => {
-                if log.errors.len() < 20 {
-                    log.errors.push(format!("SET {key}: {other:?}"));
+        let j = (i / 4) % 300;
+        let ok = match i % 4 {
+            2 => {
+                let key = format!("cnt:{j}");
+                let r: redis::RedisResult<i64> = redis::cmd("INCR").arg(&key).query(&mut con);
+                let e = log.counters.entry(key.clone()).or_insert((0, 0));
+                match r {
+                    Ok(_) => {
+                        e.0 += 1;
+                        true
+                    }
+                    Err(err) => {
+                        e.1 += 1;
+                        let what = format!("INCR {key}: {err:?} (acked {} before)", e.0);
+                        log.error(what);
+                        false
+                    }
                 }
-                log.maybe.entry(key).or_default().push(val);
             }
+            3 => {
+                let (a, b) = (format!("{{p{j}}}a"), format!("{{p{j}}}b"));
+                let r: redis::RedisResult<String> =
+                    redis::cmd("MSET").arg(&a).arg(&val).arg(&b).arg(&val).query(&mut con);
+                let ok = matches!(&r, Ok(s) if s == "OK");
+                if !ok {
+                    log.error(format!("MSET {a} {b}: {r:?}"));
+                }
+                log.set_result(a, val.clone(), ok);
+                log.set_result(b, val, ok);
+                ok
+            }
+            _ => {
+                let key = format!("w:{}", sets % keys);
+                sets += 1;
+                let r: redis::RedisResult<String> = redis::cmd("SET").arg(&key).arg(&val).query(&mut con);
+                let ok = matches!(&r, Ok(s) if s == "OK");
+                if !ok {
+                    log.error(format!("SET {key}: {r:?}"));
+                }
+                log.set_result(key, val, ok);
+                ok
+            }
+        };
+        if ok {
+            log.oks += 1;
+            acks.fetch_add(1, Ordering::Relaxed);
         }
         i += 1;
-        if i as usize == keys {
+        if sets == keys {
             warm.store(true, Ordering::Relaxed);
         }
     }
@@ -170,12 +221,22 @@ fn verify_log(c: &Cluster, log: &WriteLog, masters: &[usize]) {
             lost.push(format!("{key}: got {got:?}, expected one of {allowed:?}"));
         }
     }
+    for (key, &(acked, maybe)) in &log.counters {
+        let got: Option<i64> = redis::cmd("GET")
+            .arg(key.as_str())
+            .query(&mut con)
+            .unwrap_or_else(|e| panic!("{:?}: GET {key}: {e}", c.kind));
+        let got = got.unwrap_or(0);
+        if got < acked || got > acked + maybe {
+            lost.push(format!("{key}: counter is {got}, {acked} INCRs acknowledged (+{maybe} uncertain)"));
+        }
+    }
     assert!(
         lost.is_empty(),
         "{:?}: {} of {} keys lost or wrong: {:?}",
         c.kind,
         lost.len(),
-        all_keys.len(),
+        all_keys.len() + log.counters.len(),
         &lost[..lost.len().min(10)]
     );
     // No key left behind on a node that no longer owns its slot.
@@ -186,12 +247,12 @@ fn verify_log(c: &Cluster, log: &WriteLog, masters: &[usize]) {
             other => panic!("{:?}: DBSIZE on {}: {other:?}", c.kind, c.nodes[i].port),
         })
         .sum();
-    let present = log.acked.len() as i64;
+    let present = (log.acked.len() + log.counters.values().filter(|c| c.0 > 0).count()) as i64;
+    let at_most = (all_keys.len() + log.counters.len()) as i64;
     assert!(
-        total >= present && total <= all_keys.len() as i64,
-        "{:?}: the masters hold {total} keys, the writer wrote {present} acked (+{} uncertain)",
-        c.kind,
-        log.maybe.len()
+        total >= present && total <= at_most,
+        "{:?}: the masters hold {total} keys, the writer made between {present} and {at_most}",
+        c.kind
     );
 }
 
