@@ -35,6 +35,50 @@ both!(benchmark_cluster, benchmark_cluster_redis, benchmark_cluster_slotway);
 both!(restart_rejoins, restart_rejoins_redis, restart_rejoins_slotway);
 both!(fix_open_slot, fix_open_slot_redis, fix_open_slot_slotway);
 
+/// Two slotway nodes and one real redis-server in one cluster: the bus, CLUSTER replies and MIGRATE
+/// payloads must be Redis's own for `create`, `check` and a reshard each way to work, and the typed
+/// data written before must read back the same.
+#[test]
+fn mixed_cluster_redis_and_slotway() {
+    assert!(support::redis_available(), "redis-server is not installed: run scripts/test, which installs it");
+    let c = Cluster::create_with(&[Kind::Slotway, Kind::Slotway, Kind::Redis]);
+    for i in 0..3 {
+        c.wait_check_clean(i, Duration::from_secs(10), "mixed cluster after create");
+    }
+    assert_views_agree(&c, 3);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let client = ClusterClientBuilder::new(c.urls())
+        .connection_timeout(Duration::from_secs(2))
+        .response_timeout(Duration::from_secs(5))
+        .build()
+        .expect("client");
+    let models = rt.block_on(async {
+        let con = client.get_async_connection().await.expect("async cluster connection");
+        let mut models = Vec::new();
+        for t in 0..2 {
+            models.push(workload(con.clone(), t, 2, 800).await);
+        }
+        models
+    });
+    let (slotway_id, redis_id) = (c.node(0).myid(), c.node(2).myid());
+    for (from, to, what) in [(&redis_id, &slotway_id, "redis -> slotway"), (&slotway_id, &redis_id, "slotway -> redis")]
+    {
+        let out = cli_cluster(
+            "reshard",
+            &[&c.node(1).addr(), "--cluster-from", from, "--cluster-to", to, "--cluster-slots", "400", "--cluster-yes"],
+            CLI_TIMEOUT,
+        );
+        assert!(out.ok, "mixed: reshard {what} failed: {}\n{}", out.describe(), c.logs());
+        c.wait_check_clean(2, Duration::from_secs(10), what);
+    }
+    rt.block_on(async {
+        let con = client.get_async_connection().await.expect("async cluster connection");
+        for m in &models {
+            compare(con.clone(), m).await;
+        }
+    });
+}
+
 /// A bound, not an expectation: a debug-build slotway moves a slot in ~15 ms where Redis takes ~1 ms.
 const CLI_TIMEOUT: Duration = Duration::from_secs(120);
 

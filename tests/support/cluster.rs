@@ -380,13 +380,21 @@ impl Cluster {
     /// Starts `masters` nodes, creates the cluster (no replicas) and waits for `cluster_state:ok`
     /// on every node.
     pub fn create(kind: Kind, masters: usize) -> Cluster {
-        let nodes: Vec<Node> = (0..masters).map(|_| Node::start(kind)).collect();
+        Cluster::create_with(&vec![kind; masters])
+    }
+
+    /// Like `create`, one node of each listed kind: real Redis and slotway nodes in one cluster
+    /// show that the bus and MIGRATE payloads are Redis's own. `kind` (for new nodes and messages)
+    /// is the first one's.
+    pub fn create_with(kinds: &[Kind]) -> Cluster {
+        let kind = kinds[0];
+        let nodes: Vec<Node> = kinds.iter().map(|&k| Node::start(k)).collect();
         let mut cluster = Cluster { kind, nodes };
         let addrs: Vec<String> = cluster.nodes.iter().map(Node::addr).collect();
         let mut args: Vec<&str> = addrs.iter().map(String::as_str).collect();
         args.extend(["--cluster-replicas", "0", "--cluster-yes"]);
         let out = cli_cluster("create", &args, Duration::from_secs(20));
-        assert!(out.ok, "{kind:?}: redis-cli --cluster create failed: {}\n{}", out.describe(), cluster.logs());
+        assert!(out.ok, "{kinds:?}: redis-cli --cluster create failed: {}\n{}", out.describe(), cluster.logs());
         cluster.wait_ok(Duration::from_secs(20));
         cluster
     }
