@@ -34,6 +34,7 @@ both!(client_mixed_workload, client_mixed_workload_redis, client_mixed_workload_
 both!(benchmark_cluster, benchmark_cluster_redis, benchmark_cluster_slotway);
 both!(restart_rejoins, restart_rejoins_redis, restart_rejoins_slotway);
 both!(fix_open_slot, fix_open_slot_redis, fix_open_slot_slotway);
+both!(open_slot_survives_restart, open_slot_survives_restart_redis, open_slot_survives_restart_slotway);
 
 /// Two slotway nodes and one real redis-server in one cluster: the bus, CLUSTER replies and MIGRATE
 /// payloads must be Redis's own for `create`, `check` and a reshard each way to work, and the typed
@@ -359,42 +360,10 @@ fn load_keys(c: &Cluster, n: usize) -> WriteLog {
     log
 }
 
-/// Starts an empty node, joins it with `--cluster add-node`, and waits until every node knows it and
-/// `--cluster check` is clean; returns its index.
-fn add_empty_node(c: &mut Cluster) -> usize {
-    let kind = c.kind;
-    let new = c.start_empty_node();
-    let out = cli_cluster("add-node", &[&c.node(new).addr(), &c.node(0).addr()], CLI_TIMEOUT);
-    assert!(out.ok, "{kind:?}: add-node failed: {}\n{}", out.describe(), c.logs());
-    // rebalance and reshard refuse a cluster whose nodes do not agree yet: wait for gossip to spread
-    // the newcomer.
-    let id = c.node(new).myid();
-    let total = c.nodes.len();
-    c.wait_for(Duration::from_secs(15), "every node knowing the new node", |c| {
-        for n in &c.nodes {
-            let lines = n.nodes()?;
-            if !lines.iter().any(|l| l.id == id && l.link == "connected" && !l.flags.iter().any(|f| f.contains("fail")))
-            {
-                return Err(format!("node {} does not see {id} yet: {lines:?}", n.port));
-            }
-            if lines.len() != total {
-                return Err(format!("node {} sees {} nodes, not {total}", n.port, lines.len()));
-            }
-        }
-        Ok(())
-    });
-    // A node that just joined keeps cluster_state:fail for a moment (Redis's rejoin delay), and a
-    // MIGRATE into it gets CLUSTERDOWN until then.
-    c.wait_ok(Duration::from_secs(15));
-    c.wait_check_clean(0, Duration::from_secs(15), "after add-node");
-    c.wait_check_clean(new, Duration::from_secs(15), "after add-node, seen from the new node");
-    new
-}
-
 fn add_node_and_rebalance(kind: Kind) {
     let mut c = Cluster::create(kind, 3);
     let log = load_keys(&c, 1000);
-    let new = add_empty_node(&mut c);
+    let new = c.add_empty_node();
     let id = c.node(new).myid();
     // Weight 0.25 for the newcomer: it should get 16384 * 0.25 / 3.25 = 1260 slots. (Equal weights
     // would move 4096 slots, which takes a minute on a debug build: too slow for CI.)
@@ -415,7 +384,7 @@ fn add_node_and_rebalance(kind: Kind) {
 fn del_node_after_emptying(kind: Kind) {
     let mut c = Cluster::create(kind, 3);
     // A fourth master with a few hundred slots and keys in them, so that emptying it moves data.
-    let extra = add_empty_node(&mut c);
+    let extra = c.add_empty_node();
     let gone = c.node(extra).myid();
     let (id0, id1) = (c.node(0).myid(), c.node(1).myid());
     let reshard = |from: &str, to: &str, n: &str, what: &str| {
@@ -827,4 +796,40 @@ fn owns(c: &Cluster, i: usize, slot: u16) -> bool {
         Some((a, b)) => (a.parse().unwrap_or(u16::MAX)..=b.parse().unwrap_or(0)).contains(&slot),
         None => s.parse() == Ok(slot),
     })
+}
+
+/// nodes.conf keeps an open slot (`[slot->-id]` / `[slot-<-id]`): both sides restarted still show
+/// it, `--cluster check` still sees it, and `--cluster fix` closes it.
+fn open_slot_survives_restart(kind: Kind) {
+    let mut c = Cluster::create(kind, 3);
+    let slot = "200"; // owned by node 0 after create, no keys in it
+    let (id0, id1) = (c.node(0).myid(), c.node(1).myid());
+    for (i, args) in
+        [(1, ["CLUSTER", "SETSLOT", slot, "IMPORTING", &id0]), (0, ["CLUSTER", "SETSLOT", slot, "MIGRATING", &id1])]
+    {
+        let r = c.node(i).cmd(&args);
+        assert!(matches!(&r, Ok(slotway::resp::Frame::Simple(s)) if &s[..] == b"OK"), "{kind:?}: {args:?}: {r:?}");
+    }
+    let open = |c: &Cluster, i: usize| -> Vec<String> {
+        let lines = c.node(i).nodes().unwrap_or_else(|e| panic!("{kind:?}: CLUSTER NODES: {e}"));
+        let me = lines.into_iter().find(|l| l.is_myself()).expect("myself line");
+        me.slots.into_iter().filter(|s| s.starts_with('[')).collect()
+    };
+    let want0 = vec![format!("[{slot}->-{id1}]")];
+    let want1 = vec![format!("[{slot}-<-{id0}]")];
+    assert_eq!((open(&c, 0), open(&c, 1)), (want0.clone(), want1.clone()), "{kind:?}: open slots before restart");
+    c.nodes[0].restart();
+    c.nodes[1].restart();
+    assert_eq!((open(&c, 0), open(&c, 1)), (want0, want1), "{kind:?}: open slots after restart");
+    c.wait_ok(Duration::from_secs(30));
+    let out = c.check(2);
+    assert!(
+        out.stdout.contains(&format!("[WARNING] The following slots are open: {slot}")),
+        "{kind:?}: check after restart does not name the open slot: {}",
+        out.describe()
+    );
+    let out = cli_cluster("fix", &[&c.node(2).addr(), "--cluster-yes"], CLI_TIMEOUT);
+    assert!(out.ok, "{kind:?}: fix failed: {}\n{}", out.describe(), c.logs());
+    c.wait_check_clean(2, Duration::from_secs(10), "after fix");
+    assert!(open(&c, 0).is_empty() && open(&c, 1).is_empty(), "{kind:?}: slot still open after fix");
 }

@@ -189,10 +189,6 @@ impl Node {
         panic!("{} node on {} did not restart: {last}", self.kind.name(), self.port);
     }
 
-    pub fn is_running(&mut self) -> bool {
-        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
-    }
-
     pub fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
@@ -403,14 +399,44 @@ impl Cluster {
         &self.nodes[i]
     }
 
-    pub fn ports(&self) -> Vec<u16> {
-        self.nodes.iter().map(|n| n.port).collect()
-    }
-
     /// Starts a fresh empty node of the cluster's kind (not yet met) and keeps it with the others.
     pub fn start_empty_node(&mut self) -> usize {
         self.nodes.push(Node::start(self.kind));
         self.nodes.len() - 1
+    }
+
+    /// Starts an empty node, joins it with `--cluster add-node`, and waits until every node knows it and
+    /// `--cluster check` is clean; returns its index.
+    pub fn add_empty_node(&mut self) -> usize {
+        let kind = self.kind;
+        let new = self.start_empty_node();
+        let out = cli_cluster("add-node", &[&self.node(new).addr(), &self.node(0).addr()], Duration::from_secs(30));
+        assert!(out.ok, "{kind:?}: add-node failed: {}\n{}", out.describe(), self.logs());
+        // rebalance and reshard refuse a cluster whose nodes do not agree yet: wait for gossip to spread
+        // the newcomer.
+        let id = self.node(new).myid();
+        let total = self.nodes.len();
+        self.wait_for(Duration::from_secs(15), "every node knowing the new node", |c| {
+            for n in &c.nodes {
+                let lines = n.nodes()?;
+                if !lines
+                    .iter()
+                    .any(|l| l.id == id && l.link == "connected" && !l.flags.iter().any(|f| f.contains("fail")))
+                {
+                    return Err(format!("node {} does not see {id} yet: {lines:?}", n.port));
+                }
+                if lines.len() != total {
+                    return Err(format!("node {} sees {} nodes, not {total}", n.port, lines.len()));
+                }
+            }
+            Ok(())
+        });
+        // A node that just joined keeps cluster_state:fail for a moment (Redis's rejoin delay), and a
+        // MIGRATE into it gets CLUSTERDOWN until then.
+        self.wait_ok(Duration::from_secs(15));
+        self.wait_check_clean(0, Duration::from_secs(15), "after add-node");
+        self.wait_check_clean(new, Duration::from_secs(15), "after add-node, seen from the new node");
+        new
     }
 
     /// The last log lines of every node, for failure messages.
@@ -423,7 +449,7 @@ impl Cluster {
     }
 
     /// Waits until every node reports `cluster_state:ok`.
-    pub fn wait_ok(&mut self, timeout: Duration) {
+    pub fn wait_ok(&self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         loop {
             let states: Vec<(u16, Result<String, String>)> =
@@ -442,21 +468,9 @@ impl Cluster {
         }
     }
 
-    /// `redis-cli --cluster <sub>` against node 0 (or whatever `args` names).
-    pub fn cli(&self, sub: &str, args: &[&str], timeout: Duration) -> CliOut {
-        cli_cluster(sub, args, timeout)
-    }
-
     /// `redis-cli --cluster check` against node `i`.
     pub fn check(&self, i: usize) -> CliOut {
         cli_cluster("check", &[&self.nodes[i].addr()], Duration::from_secs(20))
-    }
-
-    /// Asserts that `--cluster check` through node `i` exits 0, covers all slots, and that the
-    /// nodes agree, without any warning or error line.
-    pub fn assert_check_clean(&self, i: usize, what: &str) {
-        let out = self.check(i);
-        assert!(check_is_clean(&out), "{:?} {what}: --cluster check not clean: {}", self.kind, out.describe());
     }
 
     /// Re-runs `--cluster check` until it is clean (gossip needs a moment after a change).
