@@ -32,6 +32,7 @@ struct Node {
     port: u16,
     dir: PathBuf,
     real: bool,
+    extra: Vec<String>,
 }
 
 impl Drop for Node {
@@ -56,12 +57,21 @@ fn wait_for_port(port: u16, child: &mut Child) {
 
 impl Node {
     fn real(dir: &Path) -> Node {
-        let mut n = Node { child: None, port: free_cluster_port(), dir: dir.to_path_buf(), real: true };
+        let mut n = Node { child: None, port: free_cluster_port(), dir: dir.to_path_buf(), real: true, extra: vec![] };
         n.start();
         n
     }
     fn slotway(dir: &Path) -> Node {
-        let mut n = Node { child: None, port: free_cluster_port(), dir: dir.to_path_buf(), real: false };
+        Node::slotway_with(dir, &[])
+    }
+    fn slotway_with(dir: &Path, extra: &[&str]) -> Node {
+        let mut n = Node {
+            child: None,
+            port: free_cluster_port(),
+            dir: dir.to_path_buf(),
+            real: false,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
         n.start();
         n
     }
@@ -91,6 +101,7 @@ impl Node {
         let mut child = cmd
             .arg("--dir")
             .arg(&self.dir)
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -219,7 +230,7 @@ fn real_redis_nodes_and_a_slotway_node_form_one_cluster() {
         ),
     )
     .expect("write nodes.conf");
-    let mut s = Node { child: None, port: sport, dir: ds.path().to_path_buf(), real: false };
+    let mut s = Node { child: None, port: sport, dir: ds.path().to_path_buf(), real: false, extra: vec![] };
     s.start();
     assert_eq!(s.id(), sid);
     let key5 = key_in_slot(5);
@@ -565,4 +576,27 @@ fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
     let mut all = head.to_vec();
     all.extend_from_slice(&rest);
     Some(all)
+}
+
+/// A peer that sends PINGs and never reads the PONGs: once the PONGs queued for it pass
+/// cluster-link-sendbuf-limit, the node frees that link, and stays up.
+#[test]
+fn a_peer_that_does_not_read_is_cut_off_at_the_send_buffer_limit() {
+    let d = Dir::new("bus-sendbuf");
+    let s = Node::slotway_with(d.path(), &["--cluster-link-sendbuf-limit", "1048576"]);
+    let mut client = s.conn();
+    let mut b = bus_conn(s.port);
+    let ping = ping_from(*b"0123456789abcdef0123456789abcdef01234567", mtype::PING);
+    // 45 MB of PONGs asked for: below the 64 MiB hard bound, far above the 1 MiB limit and what
+    // the kernel buffers hold.
+    let mut written = 0;
+    for _ in 0..20_000 {
+        if b.write_all(&ping).is_err() {
+            break;
+        }
+        written += 1;
+    }
+    assert!(written > 100, "the node must read for a while first");
+    assert!(closed_by_peer(&mut b), "the link should have been freed");
+    assert_eq!(client.raw(&["PING"]), b"+PONG\r\n");
 }

@@ -61,6 +61,8 @@ struct LinkShared {
     closed: Cell<bool>,
     wake_writer: Notify,
     wake_reader: Notify,
+    /// Interrupts a write blocked on a peer that does not read, when the link closes.
+    wake_closing: Notify,
 }
 
 /// A bus connection to (outbound) or from (inbound) a node. Cloning shares the connection.
@@ -98,6 +100,7 @@ impl Link {
                 closed: Cell::new(false),
                 wake_writer: Notify::new(),
                 wake_reader: Notify::new(),
+                wake_closing: Notify::new(),
             }),
         }
     }
@@ -162,6 +165,7 @@ impl Link {
         }
         self.shared.wake_writer.notify_one();
         self.shared.wake_reader.notify_one();
+        self.shared.wake_closing.notify_one();
     }
 }
 
@@ -308,7 +312,13 @@ async fn writer(link: Link, mut wr: OwnedWriteHalf) {
         let next = link.shared.queue.borrow_mut().pop_front();
         match next {
             Some(buf) => {
-                if let Err(e) = wr.write_all(&buf).await {
+                // A peer that stops reading blocks this write; closing the link must still end
+                // it (the socket is only released once both halves are gone).
+                let res = tokio::select! {
+                    r = wr.write_all(&buf) => r,
+                    _ = link.shared.wake_closing.notified() => break,
+                };
+                if let Err(e) = res {
                     tracing::debug!("I/O error writing to node link: {e}");
                     break;
                 }

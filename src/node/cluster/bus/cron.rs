@@ -20,6 +20,15 @@ pub(crate) fn tick(bus: &Rc<Bus>, srv: &mut Server, iteration: u64) {
     st.stats_pfail_nodes = 0;
     let ids: Vec<NodeId> = st.nodes.keys().copied().collect();
     for id in &ids {
+        // A link whose tasks ended is gone (they normally detach themselves; this is the backstop).
+        if let Some(n) = st.nodes.get_mut(id) {
+            if n.link.as_ref().is_some_and(|l| l.is_closed()) {
+                n.link = None;
+            }
+            if n.inbound_link.as_ref().is_some_and(|l| l.is_closed()) {
+                n.inbound_link = None;
+            }
+        }
         let Some(n) = st.nodes.get(id) else { continue };
         if n.has(nflags::MYSELF | nflags::NOADDR) {
             continue;
