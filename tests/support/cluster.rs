@@ -385,7 +385,7 @@ impl Cluster {
     pub fn create_with(kinds: &[Kind]) -> Cluster {
         let kind = kinds[0];
         let nodes: Vec<Node> = kinds.iter().map(|&k| Node::start(k)).collect();
-        let mut cluster = Cluster { kind, nodes };
+        let cluster = Cluster { kind, nodes };
         let addrs: Vec<String> = cluster.nodes.iter().map(Node::addr).collect();
         let mut args: Vec<&str> = addrs.iter().map(String::as_str).collect();
         args.extend(["--cluster-replicas", "0", "--cluster-yes"]);
