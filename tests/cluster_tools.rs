@@ -34,6 +34,7 @@ both!(client_mixed_workload, client_mixed_workload_redis, client_mixed_workload_
 both!(benchmark_cluster, benchmark_cluster_redis, benchmark_cluster_slotway);
 both!(restart_rejoins, restart_rejoins_redis, restart_rejoins_slotway);
 both!(fix_open_slot, fix_open_slot_redis, fix_open_slot_slotway);
+both!(import_from_standalone, import_from_standalone_redis, import_from_standalone_slotway);
 both!(open_slot_survives_restart, open_slot_survives_restart_redis, open_slot_survives_restart_slotway);
 
 /// Two slotway nodes and one real redis-server in one cluster: the bus, CLUSTER replies and MIGRATE
@@ -832,4 +833,55 @@ fn open_slot_survives_restart(kind: Kind) {
     assert!(out.ok, "{kind:?}: fix failed: {}\n{}", out.describe(), c.logs());
     c.wait_check_clean(2, Duration::from_secs(10), "after fix");
     assert!(open(&c, 0).is_empty() && open(&c, 1).is_empty(), "{kind:?}: slot still open after fix");
+}
+
+/// `--cluster import` copies a standalone server's keys into the cluster (the source runs MIGRATE
+/// to each key's owner): from a real redis-server and from a standalone slotway node.
+fn import_from_standalone(kind: Kind) {
+    let c = Cluster::create(kind, 3);
+    let sources = [support::redis_server(&[]), support::slotway_node(&[])];
+    for src in &sources {
+        let mut conn = src.conn();
+        for i in 0..150 {
+            let p = src.name;
+            for cmd in [
+                vec!["SET".to_string(), format!("{p}:s:{i}"), format!("v{i}")],
+                vec!["HSET".to_string(), format!("{p}:h:{i}"), "f".to_string(), format!("{i}")],
+                vec!["RPUSH".to_string(), format!("{p}:l:{i}"), "a".to_string(), format!("{i}")],
+            ] {
+                let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
+                let r = conn.cmd(&args);
+                assert!(!matches!(r, slotway::resp::Frame::Error(_)), "{kind:?}: {args:?} on {}: {r:?}", src.name);
+            }
+        }
+        let from = format!("127.0.0.1:{}", src.port);
+        let out = cli_cluster("import", &[&c.node(0).addr(), "--cluster-from", &from, "--cluster-copy"], CLI_TIMEOUT);
+        assert!(out.ok, "{kind:?}: import from {} failed: {}\n{}", src.name, out.describe(), c.logs());
+        assert!(!out.stdout.contains("ERR"), "{kind:?}: import from {}: {}", src.name, out.describe());
+    }
+    let mut con = client(&c.urls());
+    for src in &sources {
+        let p = src.name;
+        for i in 0..150 {
+            let s: Option<String> = redis::cmd("GET").arg(format!("{p}:s:{i}")).query(&mut con).expect("GET");
+            let h: Option<String> =
+                redis::cmd("HGET").arg(format!("{p}:h:{i}")).arg("f").query(&mut con).expect("HGET");
+            let l: Vec<String> =
+                redis::cmd("LRANGE").arg(format!("{p}:l:{i}")).arg(0).arg(-1).query(&mut con).expect("LRANGE");
+            assert_eq!(
+                (s, h, l),
+                (Some(format!("v{i}")), Some(format!("{i}")), vec!["a".to_string(), format!("{i}")]),
+                "{kind:?}: key {i} imported from {p}"
+            );
+        }
+    }
+    let total: i64 = c
+        .nodes
+        .iter()
+        .map(|n| match n.cmd(&["DBSIZE"]) {
+            Ok(slotway::resp::Frame::Integer(x)) => x,
+            other => panic!("{kind:?}: DBSIZE: {other:?}"),
+        })
+        .sum();
+    assert_eq!(total, 900, "{kind:?}: keys in the cluster after two imports of 450");
 }
