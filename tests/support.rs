@@ -2,6 +2,7 @@
 //! talk raw RESP to them. Every server is killed when its handle drops.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod conn;
 pub mod corpus;
 pub mod rng;
