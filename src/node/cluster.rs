@@ -117,11 +117,22 @@ impl SlotBitmap {
     /// The set slots as inclusive ranges, ascending.
     pub fn ranges(&self) -> Vec<(u16, u16)> {
         let mut out: Vec<(u16, u16)> = Vec::new();
-        for s in 0..SLOTS {
-            if self.get(s) {
-                match out.last_mut() {
-                    Some(r) if r.1 + 1 == s => r.1 = s,
-                    _ => out.push((s, s)),
+        let mut push = |s: u16, e: u16| match out.last_mut() {
+            Some(r) if r.1 + 1 == s => r.1 = e,
+            _ => out.push((s, e)),
+        };
+        // Word at a time: CLUSTER NODES and every nodes.conf save print these.
+        for (i, &w) in self.0.iter().enumerate() {
+            let base = (i * 64) as u16;
+            match w {
+                0 => {}
+                u64::MAX => push(base, base + 63),
+                _ => {
+                    for b in 0..64 {
+                        if w & (1 << b) != 0 {
+                            push(base + b, base + b);
+                        }
+                    }
                 }
             }
         }
@@ -536,6 +547,19 @@ impl ClusterState {
         self.changed();
     }
 
+    /// Calls `f` once per run of consecutive slots with the same owner (None: unassigned or an
+    /// unknown node), with the run's length. Owners come in long runs, so this looks a node up a
+    /// few times instead of 16384 (it runs after every CLUSTER SETSLOT and for CLUSTER INFO).
+    pub fn owner_runs(&self, mut f: impl FnMut(Option<&ClusterNode>, usize)) {
+        let mut i = 0;
+        while i < self.slots.len() {
+            let id = &self.slots[i];
+            let len = self.slots[i..].iter().take_while(|o| *o == id).count();
+            f(id.as_ref().and_then(|id| self.nodes.get(id)), len);
+            i += len;
+        }
+    }
+
     /// Recomputes `cluster_state` and `cluster_size` (Redis's `clusterUpdateState`): fail when a
     /// slot is unassigned or served by a FAIL node (with cluster-require-full-coverage), or when
     /// this master can reach less than a majority of the masters that serve slots.
@@ -549,15 +573,11 @@ impl ClusterState {
         }
         let mut new_ok = true;
         if require_full_coverage {
-            for s in 0..SLOTS as usize {
-                match self.slots[s].as_ref().and_then(|id| self.nodes.get(id)) {
-                    Some(n) if !n.failed() => {}
-                    _ => {
-                        new_ok = false;
-                        break;
-                    }
+            self.owner_runs(|owner, _| {
+                if !owner.is_some_and(|n| !n.failed()) {
+                    new_ok = false;
                 }
-            }
+            });
         }
         let mut size = 0;
         let mut reachable = 0;

@@ -138,17 +138,17 @@ fn help(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 /// CLUSTER INFO (`genClusterInfoString`).
 pub fn info_text(st: &ClusterState) -> String {
     let (mut assigned, mut ok, mut pfail, mut fail) = (0, 0, 0, 0);
-    for s in 0..SLOTS {
-        let Some(n) = st.owner(s) else { continue };
-        assigned += 1;
+    st.owner_runs(|owner, len| {
+        let Some(n) = owner else { return };
+        assigned += len;
         if n.failed() {
-            fail += 1;
+            fail += len;
         } else if n.has(nflags::PFAIL) {
-            pfail += 1;
+            pfail += len;
         } else {
-            ok += 1;
+            ok += len;
         }
-    }
+    });
     let me = st.me();
     let my_epoch = match me.master.as_ref().and_then(|m| st.node(m)) {
         Some(m) if me.is_replica() => m.config_epoch,
