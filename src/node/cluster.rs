@@ -574,7 +574,7 @@ impl ClusterState {
         let mut new_ok = true;
         if require_full_coverage {
             self.owner_runs(|owner, _| {
-                if !owner.is_some_and(|n| !n.failed()) {
+                if owner.is_none_or(|n| n.failed()) {
                     new_ok = false;
                 }
             });
