@@ -714,7 +714,7 @@ fn normalize(def: &OptionDef, args: &[String], prev: &str) -> Result<String, Str
             } else {
                 args.iter().map(|s| s.as_str()).collect()
             };
-            if words.len() % 2 != 0 {
+            if !words.len().is_multiple_of(2) {
                 return Err("Invalid save parameters".into());
             }
             let mut out = Vec::new();
@@ -728,7 +728,7 @@ fn normalize(def: &OptionDef, args: &[String], prev: &str) -> Result<String, Str
             out.join(" ")
         }
         Kind::ClientOutputBufferLimit => {
-            if args.len() % 4 != 0 {
+            if !args.len().is_multiple_of(4) {
                 return Err("Wrong number of arguments in buffer limit configuration.".into());
             }
             let mut classes: Vec<(String, String)> = ["normal", "slave", "pubsub"]

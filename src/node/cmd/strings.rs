@@ -327,7 +327,7 @@ fn mset_pairs(ctx: &mut Ctx, args: &[&[u8]]) {
 }
 
 fn mset(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return Err(errors::wrong_arity("mset").into());
     }
     mset_pairs(ctx, args);
@@ -336,7 +336,7 @@ fn mset(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 fn msetnx(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return Err(errors::wrong_arity("msetnx").into());
     }
     let now = ctx.now;
@@ -889,7 +889,7 @@ fn bitpos(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 fn find_bit(s: &[u8], from: u64, to: u64, bit: u8) -> Option<u64> {
     let want = |i: u64| (s[(i / 8) as usize] >> (7 - i % 8)) & 1 == bit;
     let mut i = from;
-    while i <= to && i % 8 != 0 {
+    while i <= to && !i.is_multiple_of(8) {
         if want(i) {
             return Some(i);
         }

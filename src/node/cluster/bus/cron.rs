@@ -48,7 +48,7 @@ pub(crate) fn tick(bus: &Rc<Bus>, srv: &mut Server, iteration: u64) {
     }
 
     // Once a second, ping the node with the oldest pong among 5 random ones.
-    if iteration % 10 == 0 && !ids.is_empty() {
+    if iteration.is_multiple_of(10) && !ids.is_empty() {
         let mut rng = rand::thread_rng();
         let mut best: Option<(i64, Link)> = None;
         for _ in 0..5 {

@@ -308,7 +308,7 @@ pub fn decode(buf: &[u8]) -> Result<Msg, DecodeError> {
                     }
                     let elen = be32(data, at) as usize;
                     let etype = be16(data, at + 4);
-                    if elen % 8 != 0 {
+                    if !elen.is_multiple_of(8) {
                         return Err(DecodeError::BadExtension("extension length is not 8-byte aligned"));
                     }
                     if elen < EXT_HEADER_LEN || data.len() - at < elen {

@@ -64,7 +64,7 @@ fn protected_allowed(ctx: &Ctx) -> bool {
 /// into a copy of the configuration, then the changes this server cannot apply at run time are
 /// refused; only then does the copy replace the configuration.
 pub fn set(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(errors::SYNTAX.into());
     }
     let mut planned: Vec<(&'static OptionDef, &'static str, String)> = Vec::new();
