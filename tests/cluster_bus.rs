@@ -107,6 +107,8 @@ impl Node {
             .spawn()
             .expect("redis-server must be installed (scripts/test installs it)");
         wait_for_port(self.port, &mut child);
+        // The bus port is bound just after the client port (as in Redis): wait for it too.
+        wait_for_port(self.port + 10000, &mut child);
         self.child = Some(child);
     }
     fn kill(&mut self) {
