@@ -287,6 +287,9 @@ pub struct ClusterState {
     pub todo_save: bool,
     /// Set when `cluster_state` must be recomputed.
     pub todo_update_state: bool,
+    /// The epochs (current, last vote, mine) last written with fsync: a save that changes them is
+    /// made durable, others only atomic (see [`conf::save`]).
+    pub saved_epochs: Option<(u64, u64, u64)>,
     /// Set when every node should hear our new configuration now rather than at the next ping
     /// (Redis's `clusterBroadcastPong` after SETSLOT NODE, BUMPEPOCH, a won election...).
     pub todo_broadcast_pong: bool,
@@ -323,10 +326,17 @@ impl ClusterState {
             todo_save: false,
             todo_update_state: true,
             todo_broadcast_pong: false,
+            saved_epochs: None,
             among_minority_time: 0,
             state_fail_time: 0,
             start_time: now,
         }
+    }
+
+    /// What must survive a power loss once acknowledged: currentEpoch, lastVoteEpoch, my
+    /// configEpoch.
+    pub fn durable_epochs(&self) -> (u64, u64, u64) {
+        (self.current_epoch, self.last_vote_epoch, self.me().config_epoch)
     }
 
     pub fn me(&self) -> &ClusterNode {
@@ -547,15 +557,16 @@ impl ClusterState {
         self.changed();
     }
 
-    /// Calls `f` once per run of consecutive slots with the same owner (None: unassigned or an
-    /// unknown node), with the run's length. Owners come in long runs, so this looks a node up a
-    /// few times instead of 16384 (it runs after every CLUSTER SETSLOT and for CLUSTER INFO).
-    pub fn owner_runs(&self, mut f: impl FnMut(Option<&ClusterNode>, usize)) {
+    /// Calls `f(first slot, length, owner)` once per run of consecutive slots with the same owner
+    /// (None: unassigned or an unknown node), ascending. Owners come in long runs, so this looks a
+    /// node up a few times instead of 16384 (it runs after every CLUSTER SETSLOT, for CLUSTER INFO
+    /// and SLOTS).
+    pub fn owner_runs<'a>(&'a self, mut f: impl FnMut(u16, usize, Option<&'a ClusterNode>)) {
         let mut i = 0;
         while i < self.slots.len() {
             let id = &self.slots[i];
             let len = self.slots[i..].iter().take_while(|o| *o == id).count();
-            f(id.as_ref().and_then(|id| self.nodes.get(id)), len);
+            f(i as u16, len, id.as_ref().and_then(|id| self.nodes.get(id)));
             i += len;
         }
     }
@@ -573,7 +584,7 @@ impl ClusterState {
         }
         let mut new_ok = true;
         if require_full_coverage {
-            self.owner_runs(|owner, _| {
+            self.owner_runs(|_, _, owner| {
                 if owner.is_none_or(|n| n.failed()) {
                     new_ok = false;
                 }
@@ -739,8 +750,12 @@ pub fn before_sleep(srv: &mut crate::node::server::Server) {
     }
     if st.todo_save {
         st.todo_save = false;
-        if let Err(e) = conf::save(st) {
+        let epochs = st.durable_epochs();
+        let durable = st.saved_epochs != Some(epochs);
+        if let Err(e) = conf::save(st, durable) {
             tracing::warn!("Could not save the cluster config {}: {e}", st.config_path.display());
+        } else if durable {
+            st.saved_epochs = Some(epochs);
         }
     }
     // Slots or the state changed: clients blocked on keys this node no longer serves hear it now.

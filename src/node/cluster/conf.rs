@@ -179,8 +179,11 @@ pub fn render(st: &ClusterState) -> String {
     out
 }
 
-/// Writes nodes.conf atomically: a temporary file next to it, fsync, rename.
-pub fn save(st: &ClusterState) -> std::io::Result<()> {
+/// Writes nodes.conf atomically: a temporary file next to it, then a rename, so a crash leaves
+/// the old file or the new one. With `durable` the data and the directory are also fsynced before
+/// the call returns: Redis asks for that when an epoch changes (a vote or a configEpoch must not
+/// be forgotten by a power loss), not for every slot change, which resharding makes by thousands.
+pub fn save(st: &ClusterState, durable: bool) -> std::io::Result<()> {
     let text = render(st);
     let path = &st.config_path;
     let tmp = path.with_file_name(format!(
@@ -191,9 +194,14 @@ pub fn save(st: &ClusterState) -> std::io::Result<()> {
     {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(text.as_bytes())?;
-        f.sync_all()?;
+        if durable {
+            f.sync_all()?;
+        }
     }
     std::fs::rename(&tmp, path)?;
+    if !durable {
+        return Ok(());
+    }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         if let Ok(d) = std::fs::File::open(dir) {
             let _ = d.sync_all();

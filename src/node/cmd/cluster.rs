@@ -138,7 +138,7 @@ fn help(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 /// CLUSTER INFO (`genClusterInfoString`).
 pub fn info_text(st: &ClusterState) -> String {
     let (mut assigned, mut ok, mut pfail, mut fail) = (0, 0, 0, 0);
-    st.owner_runs(|owner, len| {
+    st.owner_runs(|_, len, owner| {
         let Some(n) = owner else { return };
         assigned += len;
         if n.failed() {
@@ -232,35 +232,22 @@ fn slots_node(out: &mut Reply, n: &ClusterNode, endpoint: &str) {
     }
 }
 
-/// Runs of consecutive slots with the same owner, ascending.
-fn owner_runs(st: &ClusterState) -> Vec<(u16, u16, NodeId)> {
-    let mut runs: Vec<(u16, u16, NodeId)> = Vec::new();
-    for s in 0..SLOTS {
-        let Some(id) = st.slots[s as usize] else { continue };
-        match runs.last_mut() {
-            Some(r) if r.2 == id && r.1 + 1 == s => r.1 = s,
-            _ => runs.push((s, s, id)),
-        }
-    }
-    runs
-}
-
 fn slots(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     let endpoint = endpoint_type(ctx.srv).to_string();
     let st = state(ctx.srv)?;
-    let runs = owner_runs(st);
+    let mut runs: Vec<(u16, usize, &ClusterNode)> = Vec::new();
+    st.owner_runs(|start, len, owner| {
+        if let Some(n) = owner {
+            runs.push((start, len, n));
+        }
+    });
     let out = &mut *ctx.out;
     out.array(runs.len());
-    for (start, end, id) in runs {
-        let Some(master) = st.node(&id) else {
-            // Unreachable: an owner is always a known node. Keep the reply well-formed anyway.
-            out.array(0);
-            continue;
-        };
-        let reps: Vec<&ClusterNode> = st.replicas_of(&id).filter(|r| replica_available(r)).collect();
+    for (start, len, master) in runs {
+        let reps: Vec<&ClusterNode> = st.replicas_of(&master.id).filter(|r| replica_available(r)).collect();
         out.array(3 + reps.len());
         out.int(start as i64);
-        out.int(end as i64);
+        out.int(start as i64 + len as i64 - 1);
         slots_node(out, master, &endpoint);
         for r in reps {
             slots_node(out, r, &endpoint);
@@ -317,18 +304,17 @@ fn shard_node(out: &mut Reply, n: &ClusterNode, endpoint: &str) {
 fn shards(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     let endpoint = endpoint_type(ctx.srv).to_string();
     let st = state(ctx.srv)?;
-    let runs = owner_runs(st);
     let heads: Vec<&ClusterNode> = st.nodes.values().filter(|n| n.is_master()).collect();
     let out = &mut *ctx.out;
     out.array(heads.len());
     for head in heads {
         out.map(2);
         out.bulk_str("slots");
-        let mine: Vec<&(u16, u16, NodeId)> = runs.iter().filter(|r| r.2 == head.id).collect();
+        let mine = head.slots.ranges();
         out.array(mine.len() * 2);
-        for (a, b, _) in mine {
-            out.int(*a as i64);
-            out.int(*b as i64);
+        for (a, b) in mine {
+            out.int(a as i64);
+            out.int(b as i64);
         }
         out.bulk_str("nodes");
         let reps: Vec<&ClusterNode> = st.replicas_of(&head.id).collect();
@@ -641,7 +627,8 @@ fn reset(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 fn saveconfig(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     let st = state(ctx.srv)?;
-    if let Err(e) = cl::conf::save(st) {
+    // SAVECONFIG is an explicit request to make the file durable (Redis fsyncs it too).
+    if let Err(e) = cl::conf::save(st, true) {
         // `strerror` text, as Redis prints it (Rust adds " (os error N)").
         let msg = e.to_string();
         let msg = msg.split(" (os error").next().unwrap_or(&msg);
