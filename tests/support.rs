@@ -40,9 +40,20 @@ impl ServerProc {
     }
 }
 
-/// A port nobody listens on right now.
+/// A port nobody listens on right now, and never handed out before in this process: tests run in
+/// parallel threads, and the kernel may offer a just-closed port again before the first taker has
+/// bound it (two servers then race for one port and a client may reach the wrong one).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    static GIVEN: std::sync::Mutex<Option<std::collections::HashSet<u16>>> = std::sync::Mutex::new(None);
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    let given = given.get_or_insert_with(Default::default);
+    for _ in 0..1000 {
+        let p = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        if given.insert(p) {
+            return p;
+        }
+    }
+    panic!("no fresh free port");
 }
 
 fn wait_for_port(port: u16, child: &mut Child, what: &str) {
