@@ -980,4 +980,35 @@ mod tests {
         assert_eq!(st.stats_sent[mtype::FAIL as usize], 1);
         assert!(a_link.send_buffer_used() > 0);
     }
+
+    #[test]
+    fn publish_is_broadcast_to_every_linked_node_and_delivered_once() {
+        let mut st = state();
+        let db = Db::new();
+        // A has a link; B has none (not connected yet): only A's link gets the message.
+        let a_link = Link::new(false, Some(A));
+        st.node_mut(&A).unwrap().link = Some(a_link.clone());
+        send_publish(&mut st, &env(), b"ch", b"hi");
+        assert_eq!(st.stats_sent[mtype::PUBLISH as usize], 1);
+        let q = a_link.shared.queue.borrow().front().cloned().expect("queued on A's link");
+        let m = msg::decode(&q).expect("decodes");
+        assert_eq!(m.hdr.mtype, mtype::PUBLISH);
+        assert_eq!(m.hdr.sender, ME);
+        assert_eq!(m.body, Body::Publish { channel: b"ch".to_vec(), message: b"hi".to_vec() });
+
+        // Received from a known node: delivered locally, nothing sent back or on.
+        let mut fx = Effects::default();
+        let from_a = Msg { hdr: Header::new(mtype::PUBLISH, A), body: m.body.clone() };
+        assert!(process_in(&mut st, &env(), &db, &inbound(), from_a, &mut fx));
+        assert_eq!(fx.publish, Some((b"ch".to_vec(), b"hi".to_vec())));
+        assert_eq!(st.stats_received[mtype::PUBLISH as usize], 1);
+        assert_eq!(st.stats_sent[mtype::PUBLISH as usize], 1);
+
+        // From a node we do not know: ignored, as Redis does.
+        let mut fx = Effects::default();
+        let stranger = *b"9999999999999999999999999999999999999999";
+        let from_stranger = Msg { hdr: Header::new(mtype::PUBLISH, stranger), body: m.body };
+        assert!(process_in(&mut st, &env(), &db, &inbound(), from_stranger, &mut fx));
+        assert_eq!(fx.publish, None);
+    }
 }
