@@ -995,6 +995,11 @@ mod tests {
         assert_eq!(m.hdr.mtype, mtype::PUBLISH);
         assert_eq!(m.hdr.sender, ME);
         assert_eq!(m.body, Body::Publish { channel: b"ch".to_vec(), message: b"hi".to_vec() });
+        // One byte more than a bus message may carry: kept local, nothing queued.
+        let huge = vec![b'x'; msg::MAX_MSG_LEN - msg::HEADER_LEN - msg::PUBLISH_FIXED - 1];
+        send_publish(&mut st, &env(), b"ch", &huge);
+        assert_eq!(st.stats_sent[mtype::PUBLISH as usize], 1);
+        assert_eq!(a_link.shared.queue.borrow().len(), 1);
 
         // Received from a known node: delivered locally, nothing sent back or on.
         let mut fx = Effects::default();
