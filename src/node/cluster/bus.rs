@@ -193,6 +193,15 @@ impl Bus {
     }
 }
 
+/// PUBLISH in cluster mode: queues the message on the link of every connected node (counted in
+/// the sent stats), each bounded like every other bus message.
+pub fn propagate_publish(srv: &mut Server, channel: &[u8], message: &[u8]) {
+    let env = proto::Env::new(&srv.config);
+    if let Some(st) = srv.cluster.as_deref_mut() {
+        proto::send_publish(st, &env, channel, message);
+    }
+}
+
 /// Serves the bus port and runs the cluster cron until the node shuts down.
 pub async fn run(listeners: Vec<TcpListener>, srv: Rc<RefCell<Server>>) {
     let bus = Rc::new(Bus { srv, links: RefCell::new(Vec::new()) });

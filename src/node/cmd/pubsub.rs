@@ -202,11 +202,17 @@ fn matches(pattern: &[u8], channel: &[u8]) -> bool {
     super::util::glob_match(pattern, channel, false)
 }
 
-/// Where a message goes: the publisher itself gets it inline in its reply buffer.
+/// The client whose PUBLISH is being delivered: its own copy goes inline into its reply buffer,
+/// before the PUBLISH reply, as Redis writes both to the same buffer.
+pub struct Publisher<'a> {
+    pub id: u64,
+    pub out: &'a mut crate::resp::Reply,
+    pub resp3: bool,
+}
+
+/// Where a message goes.
 struct Sink<'a> {
-    me: u64,
-    my_out: &'a mut crate::resp::Reply,
-    my_resp3: bool,
+    publisher: Option<Publisher<'a>>,
     limit: usize,
     /// Subscribers just killed for their output; unsubscribed once delivery is over.
     killed: Vec<u64>,
@@ -216,8 +222,8 @@ impl Sink<'_> {
     /// Delivers `msg` to one subscriber. A subscriber that does not read and lets its pending
     /// output pass the pubsub hard limit is disconnected, as Redis does.
     fn deliver(&mut self, to: &ClientShared, msg: &mut Message) {
-        if to.id == self.me {
-            self.my_out.raw(msg.encoded(self.my_resp3));
+        if let Some(p) = self.publisher.as_mut().filter(|p| p.id == to.id) {
+            p.out.raw(msg.encoded(p.resp3));
             return;
         }
         if to.killed.get() {
@@ -233,17 +239,14 @@ impl Sink<'_> {
     }
 }
 
-fn publish(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let (channel, payload) = (args[1], args[2]);
+/// `pubsubPublishMessage`: delivers a message to this node's channel and pattern subscribers
+/// (RESP2 arrays or RESP3 pushes, each in its own protocol) and returns how many received it.
+/// PUBLISH calls it with its client; the cluster bus calls it without one for a message
+/// published on another node.
+pub fn publish_local(srv: &mut Server, channel: &[u8], payload: &[u8], publisher: Option<Publisher>) -> i64 {
     let mut receivers = 0i64;
-    let mut sink = Sink {
-        me: ctx.client.id,
-        my_out: &mut *ctx.out,
-        my_resp3: ctx.client.resp3,
-        limit: ctx.srv.config.pubsub_hard_limit,
-        killed: Vec::new(),
-    };
-    let pubsub = &ctx.srv.pubsub;
+    let mut sink = Sink { publisher, limit: srv.config.pubsub_hard_limit, killed: Vec::new() };
+    let pubsub = &srv.pubsub;
     if let Some(subs) = pubsub.channels.get(channel) {
         let parts: [&[u8]; 3] = [b"message", channel, payload];
         let mut msg = Message::new(&parts);
@@ -262,9 +265,20 @@ fn publish(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             }
         }
     }
-    let killed = std::mem::take(&mut sink.killed);
-    for id in killed {
-        drop_killed_subscriber(ctx.srv, id);
+    for id in std::mem::take(&mut sink.killed) {
+        drop_killed_subscriber(srv, id);
+    }
+    receivers
+}
+
+/// In a cluster the message also goes to every other node over the bus (Redis 7.0's
+/// `clusterPropagatePublish`); the reply still counts this node's receivers only, as in Redis.
+fn publish(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let (channel, payload) = (args[1], args[2]);
+    let me = Publisher { id: ctx.client.id, out: &mut *ctx.out, resp3: ctx.client.resp3 };
+    let receivers = publish_local(ctx.srv, channel, payload, Some(me));
+    if ctx.srv.cluster.is_some() {
+        crate::node::cluster::bus::propagate_publish(ctx.srv, channel, payload);
     }
     ctx.out.int(receivers);
     Ok(())

@@ -671,6 +671,51 @@ mod tests {
     }
 
     #[test]
+    fn publish_bytes_at_known_offsets() {
+        // clusterMsgDataPublish: channel_len(4) message_len(4) then channel and message bytes,
+        // with no padding (the 8-byte bulk_data placeholder is not counted in totlen).
+        let body = Body::Publish { channel: b"news".to_vec(), message: b"hello!".to_vec() };
+        let b = encode(&Msg { hdr: sample_header(mtype::PUBLISH), body });
+        assert_eq!(b.len(), HEADER_LEN + 8 + 4 + 6);
+        assert_eq!(&b[4..8], &((HEADER_LEN + 18) as u32).to_be_bytes());
+        assert_eq!(&b[12..14], &[0, 4]);
+        assert_eq!(&b[HEADER_LEN..HEADER_LEN + 8], &[0, 0, 0, 4, 0, 0, 0, 6]);
+        assert_eq!(&b[HEADER_LEN + 8..], b"newshello!");
+        // Empty channel and message.
+        let empty = Body::Publish { channel: vec![], message: vec![] };
+        let b = encode(&Msg { hdr: sample_header(mtype::PUBLISH), body: empty.clone() });
+        assert_eq!(b.len(), HEADER_LEN + 8);
+        assert_eq!(decode(&b).expect("decodes").body, empty);
+    }
+
+    #[test]
+    fn publish_lengths_must_add_up_exactly() {
+        let frame = |clen: u32, mlen: u32, bytes: &[u8]| {
+            let mut d = clen.to_be_bytes().to_vec();
+            d.extend_from_slice(&mlen.to_be_bytes());
+            d.extend_from_slice(bytes);
+            encode(&Msg { hdr: sample_header(mtype::PUBLISH), body: Body::Raw(d) })
+        };
+        assert!(decode(&frame(2, 3, b"chmsg")).is_ok());
+        for (clen, mlen, what) in [
+            (3, 3, "channel past the end"),
+            (2, 4, "message past the end"),
+            (1, 3, "bytes left over"),
+            // 0xffffffff + 6 wraps to 5 in 32 bits: Redis's uint32 sum would accept it.
+            (u32::MAX, 6, "lengths wrapping around"),
+            (u32::MAX, u32::MAX, "both huge"),
+        ] {
+            assert!(
+                matches!(decode(&frame(clen, mlen, b"chmsg")), Err(DecodeError::BadLength { kind: "publish", .. })),
+                "{what}"
+            );
+        }
+        // Too short to hold the two lengths.
+        let short = encode(&Msg { hdr: sample_header(mtype::PUBLISH), body: Body::Raw(vec![0, 0, 0, 0]) });
+        assert!(matches!(decode(&short), Err(DecodeError::BadLength { .. })));
+    }
+
+    #[test]
     fn random_bytes_never_panic() {
         use rand::{Rng, SeedableRng};
         let mut r = rand::rngs::StdRng::seed_from_u64(7);

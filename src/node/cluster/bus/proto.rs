@@ -41,10 +41,17 @@ impl Env {
 pub struct Effects {
     /// Slots whose keys must go: this node lost them to a newer configuration.
     pub del_slots: Vec<u16>,
+    /// A message published on another node (channel, message), for this node's subscribers.
+    pub publish: Option<(Vec<u8>, Vec<u8>)>,
 }
 
-/// Applies [`Effects`]: deletes the keys of lost slots (Redis's `delKeysInSlot`).
+/// Applies [`Effects`]: deletes the keys of lost slots (Redis's `delKeysInSlot`) and delivers a
+/// message published elsewhere to the local subscribers (never sent on: the publishing node
+/// broadcast it to everyone already).
 pub fn apply(srv: &mut Server, fx: Effects) {
+    if let Some((channel, message)) = fx.publish {
+        crate::node::cmd::pubsub::publish_local(srv, &channel, &message, None);
+    }
     for slot in fx.del_slots {
         let keys = srv.dbs[0].keys_in_slot(slot, usize::MAX);
         let n = keys.len();
@@ -212,6 +219,26 @@ pub fn send_fail(st: &mut ClusterState, env: &Env, about: &NodeId) {
     let bytes = msg::encode(&Msg { hdr: build_header(st, env, mtype::FAIL), body: Body::Fail { about: *about } });
     for link in broadcast_links(st) {
         send(st, &link, mtype::FAIL, bytes.clone());
+    }
+}
+
+/// `clusterSendPublish` broadcast: every connected node delivers the message to its own
+/// subscribers. A message too big for a slotway peer to accept ([`msg::MAX_MSG_LEN`]) would only
+/// get the links closed, so it stays on this node.
+pub fn send_publish(st: &mut ClusterState, env: &Env, channel: &[u8], message: &[u8]) {
+    let len = msg::HEADER_LEN + msg::PUBLISH_FIXED + channel.len() + message.len();
+    if len > msg::MAX_MSG_LEN {
+        tracing::warn!("PUBLISH of {len} bytes not propagated to the cluster: above the bus message limit");
+        return;
+    }
+    let links = broadcast_links(st);
+    if links.is_empty() {
+        return;
+    }
+    let body = Body::Publish { channel: channel.to_vec(), message: message.to_vec() };
+    let bytes = msg::encode(&Msg { hdr: build_header(st, env, mtype::PUBLISH), body });
+    for link in links {
+        send(st, &link, mtype::PUBLISH, bytes.clone());
     }
 }
 
@@ -724,9 +751,16 @@ fn process_in(st: &mut ClusterState, env: &Env, db0: &Db, link: &Link, m: Msg, f
         }
         st.todo_save = true;
         update_slots_config_with(st, env, db0, node, *config_epoch, slots, fx);
+    } else if t == mtype::PUBLISH {
+        // From an unknown node: ignored, as Redis does.
+        let Body::Publish { channel, message } = m.body else { return true };
+        if sender.is_none() {
+            return true;
+        }
+        fx.publish = Some((channel, message));
     } else if (t as usize) < MSG_TYPES {
-        // PUBLISH, failover votes, manual failover, modules: counted; acted upon once pub/sub
-        // propagation and failover land.
+        // Sharded PUBLISH, failover votes, manual failover, modules: counted; acted upon once
+        // sharded pub/sub and failover land.
         tracing::debug!("{} message received from {}", mtype::name(t), String::from_utf8_lossy(&hdr.sender));
     } else {
         tracing::warn!("Received unknown packet type: {t}");
@@ -945,5 +979,41 @@ mod tests {
         assert!(b.failed() && !b.has(nflags::PFAIL));
         assert_eq!(st.stats_sent[mtype::FAIL as usize], 1);
         assert!(a_link.send_buffer_used() > 0);
+    }
+
+    #[test]
+    fn publish_is_broadcast_to_every_linked_node_and_delivered_once() {
+        let mut st = state();
+        let db = Db::new();
+        // A has a link; B has none (not connected yet): only A's link gets the message.
+        let a_link = Link::new(false, Some(A));
+        st.node_mut(&A).unwrap().link = Some(a_link.clone());
+        send_publish(&mut st, &env(), b"ch", b"hi");
+        assert_eq!(st.stats_sent[mtype::PUBLISH as usize], 1);
+        let q = a_link.shared.queue.borrow().front().cloned().expect("queued on A's link");
+        let m = msg::decode(&q).expect("decodes");
+        assert_eq!(m.hdr.mtype, mtype::PUBLISH);
+        assert_eq!(m.hdr.sender, ME);
+        assert_eq!(m.body, Body::Publish { channel: b"ch".to_vec(), message: b"hi".to_vec() });
+        // One byte more than a bus message may carry: kept local, nothing queued.
+        let huge = vec![b'x'; msg::MAX_MSG_LEN - msg::HEADER_LEN - msg::PUBLISH_FIXED - 1];
+        send_publish(&mut st, &env(), b"ch", &huge);
+        assert_eq!(st.stats_sent[mtype::PUBLISH as usize], 1);
+        assert_eq!(a_link.shared.queue.borrow().len(), 1);
+
+        // Received from a known node: delivered locally, nothing sent back or on.
+        let mut fx = Effects::default();
+        let from_a = Msg { hdr: Header::new(mtype::PUBLISH, A), body: m.body.clone() };
+        assert!(process_in(&mut st, &env(), &db, &inbound(), from_a, &mut fx));
+        assert_eq!(fx.publish, Some((b"ch".to_vec(), b"hi".to_vec())));
+        assert_eq!(st.stats_received[mtype::PUBLISH as usize], 1);
+        assert_eq!(st.stats_sent[mtype::PUBLISH as usize], 1);
+
+        // From a node we do not know: ignored, as Redis does.
+        let mut fx = Effects::default();
+        let stranger = *b"9999999999999999999999999999999999999999";
+        let from_stranger = Msg { hdr: Header::new(mtype::PUBLISH, stranger), body: m.body };
+        assert!(process_in(&mut st, &env(), &db, &inbound(), from_stranger, &mut fx));
+        assert_eq!(fx.publish, None);
     }
 }
