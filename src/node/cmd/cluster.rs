@@ -137,18 +137,10 @@ fn help(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 /// CLUSTER INFO (`genClusterInfoString`).
 pub fn info_text(st: &ClusterState) -> String {
-    let (mut assigned, mut ok, mut pfail, mut fail) = (0, 0, 0, 0);
-    st.owner_runs(|_, len, owner| {
-        let Some(n) = owner else { return };
-        assigned += len;
-        if n.failed() {
-            fail += len;
-        } else if n.has(nflags::PFAIL) {
-            pfail += len;
-        } else {
-            ok += len;
-        }
-    });
+    let fail = st.slots_served_by(|n| n.failed());
+    let pfail = st.slots_served_by(|n| !n.failed() && n.has(nflags::PFAIL));
+    let ok = st.slots_served_by(|n| !n.has(nflags::FAIL | nflags::PFAIL));
+    let assigned = fail + pfail + ok;
     let me = st.me();
     let my_epoch = match me.master.as_ref().and_then(|m| st.node(m)) {
         Some(m) if me.is_replica() => m.config_epoch,
