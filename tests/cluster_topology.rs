@@ -31,7 +31,11 @@ macro_rules! both {
     };
 }
 
-both!(views_agree_and_follow_a_reshard, views_agree_and_follow_a_reshard_redis, views_agree_and_follow_a_reshard_slotway);
+both!(
+    views_agree_and_follow_a_reshard,
+    views_agree_and_follow_a_reshard_redis,
+    views_agree_and_follow_a_reshard_slotway
+);
 
 /// Every view one node gives: (what, topology).
 fn fetch(port: u16) -> Result<Vec<(String, Topology)>, String> {
@@ -167,14 +171,24 @@ fn views_agree_and_follow_a_reshard(kind: Kind) {
         Kind::Slotway => (Cluster::create(kind, 3), 0),
     };
     // Gossip and the replicas' first sync take a moment: views agree once both settled.
-    let (before, before_epochs) = c.wait_for(Duration::from_secs(30), "every view agreeing", |c| agreed_view(c, replicas));
+    let (before, before_epochs) =
+        c.wait_for(Duration::from_secs(30), "every view agreeing", |c| agreed_view(c, replicas));
     assert_eq!(before.nodes().count(), 3 * (1 + replicas));
     check_keys(&c, &before, "before");
 
     let (from, to) = (&before.shards()[0].master, &before.shards()[1].master);
     let out = cli_cluster(
         "reshard",
-        &[&c.node(0).addr(), "--cluster-from", &from.id, "--cluster-to", &to.id, "--cluster-slots", "100", "--cluster-yes"],
+        &[
+            &c.node(0).addr(),
+            "--cluster-from",
+            &from.id,
+            "--cluster-to",
+            &to.id,
+            "--cluster-slots",
+            "100",
+            "--cluster-yes",
+        ],
         Duration::from_secs(60),
     );
     assert!(out.ok, "{kind:?}: reshard failed: {}\n{}", out.describe(), c.logs());
@@ -193,9 +207,10 @@ fn views_agree_and_follow_a_reshard(kind: Kind) {
     assert_eq!(d.moved[0].start, before.shards()[0].slots[0].0, "{d:?}");
     // Closing the import bumps the target's configEpoch unless it already had the highest one: either
     // way the target now holds the view's highest epoch, and the view is at least as fresh.
-    let target_epoch = |t: &Topology| t.master_for_slot(d.moved[0].start).and_then(|s| {
-        t.shards().iter().find(|x| x.master.id == s.id).and_then(|x| x.config_epoch)
-    });
+    let target_epoch = |t: &Topology| {
+        t.master_for_slot(d.moved[0].start)
+            .and_then(|s| t.shards().iter().find(|x| x.master.id == s.id).and_then(|x| x.config_epoch))
+    };
     assert_eq!(target_epoch(&after_epochs), Some(after_epochs.config_epoch), "{after_epochs:?}");
     assert!(after_epochs.config_epoch >= before_epochs.config_epoch);
     assert!(after.config_epoch >= before.config_epoch);

@@ -365,7 +365,9 @@ impl Topology {
     /// keep the current snapshot.
     pub fn diff(&self, new: &Topology) -> TopologyDiff {
         let mut d = TopologyDiff::default();
-        let owner = |t: &Topology, slot: usize| t.shards.get(t.slot_map[slot] as usize).map(|s| s.master.addr.clone());
+        fn owner(t: &Topology, slot: usize) -> Option<&Addr> {
+            t.shards.get(t.slot_map[slot] as usize).map(|s| &s.master.addr)
+        }
         let mut slot = 0usize;
         while slot < NSLOTS {
             let (from, to) = (owner(self, slot), owner(new, slot));
@@ -374,7 +376,7 @@ impl Topology {
                 slot += 1;
             }
             if from != to {
-                d.moved.push(SlotMove { start: start as u16, end: slot as u16, from, to });
+                d.moved.push(SlotMove { start: start as u16, end: slot as u16, from: from.cloned(), to: to.cloned() });
             }
             slot += 1;
         }
@@ -385,7 +387,8 @@ impl Topology {
         let (na, nb) = (all(&a), all(&b));
         d.added = nb.difference(&na).cloned().collect();
         d.removed = na.difference(&nb).cloned().collect();
-        d.replicas_changed = b.iter().filter(|(m, reps)| a.get(*m).is_some_and(|r| r != *reps)).map(|(m, _)| m.clone()).collect();
+        d.replicas_changed =
+            b.iter().filter(|(m, reps)| a.get(*m).is_some_and(|r| r != *reps)).map(|(m, _)| m.clone()).collect();
         d
     }
 
@@ -477,7 +480,7 @@ fn endpoint(given: Option<&str>, seed_host: &str) -> String {
     }
 }
 
-/// Groups per-master pieces (SLOTS ranges, NODES lines) into shards keyed by master.
+/// Every parser ends here: normalise, index, refuse overlaps.
 fn build(shards: Vec<Shard>) -> Result<Topology> {
     Topology::from_shards(shards)
 }
@@ -566,16 +569,7 @@ fn shard_node(f: &Frame, seed_host: &str) -> Result<NodeInfo> {
     // Without an endpoint field (not Redis 7.0, but cheap to accept), the IP is the endpoint.
     let host = endpoint(Some(ep.as_deref().unwrap_or(&ip)), seed_host);
     let ip = if ip.is_empty() { seed_host.to_string() } else { ip };
-    Ok(NodeInfo {
-        id,
-        addr: Addr { host, port: p },
-        ip,
-        hostname,
-        tls_port,
-        role,
-        health,
-        replication_offset: offset,
-    })
+    Ok(NodeInfo { id, addr: Addr { host, port: p }, ip, hostname, tls_port, role, health, replication_offset: offset })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -634,7 +628,9 @@ fn slots_node(f: &Frame, seed_host: &str, role: Role) -> Result<NodeInfo> {
         for (k, val) in pairs(meta, "SLOTS node metadata")? {
             match text(k, "SLOTS metadata key")? {
                 "ip" => ip = Some(text(val, "SLOTS metadata ip")?.to_string()),
-                "hostname" => hostname = Some(text(val, "SLOTS metadata hostname")?.to_string()).filter(|h| !h.is_empty()),
+                "hostname" => {
+                    hostname = Some(text(val, "SLOTS metadata hostname")?.to_string()).filter(|h| !h.is_empty())
+                }
                 _ => {}
             }
         }
@@ -681,7 +677,9 @@ pub fn parse_nodes_text(text: &str, seed_host: &str) -> Result<Topology> {
         if line.trim().is_empty() {
             continue;
         }
-        if let Some(l) = nodes_line(line, i + 1, seed_host).map_err(|why| TopologyError::NodesLine { line: i + 1, why })? {
+        if let Some(l) =
+            nodes_line(line, i + 1, seed_host).map_err(|why| TopologyError::NodesLine { line: i + 1, why })?
+        {
             lines.push(l);
         }
     }
@@ -692,7 +690,12 @@ pub fn parse_nodes_text(text: &str, seed_host: &str) -> Result<Topology> {
             return Err(TopologyError::NodesLine { line: l.line, why: format!("node {} listed twice", l.id) });
         }
         index.insert(l.id.clone(), shards.len());
-        shards.push(Shard { master: l.node.clone(), replicas: Vec::new(), slots: l.slots.clone(), config_epoch: Some(l.epoch) });
+        shards.push(Shard {
+            master: l.node.clone(),
+            replicas: Vec::new(),
+            slots: l.slots.clone(),
+            config_epoch: Some(l.epoch),
+        });
     }
     for l in lines.iter().filter(|l| l.master_id.is_some()) {
         if !l.slots.is_empty() {

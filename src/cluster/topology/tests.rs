@@ -258,7 +258,10 @@ fn slots_node_entry_variants() {
         let c = t.master_for_slot(250).unwrap();
         assert_eq!((c.addr.host.as_str(), c.ip.as_str()), ("host-c", "10.0.0.3"));
         let f = &t.replicas_for_slot(250)[0];
-        assert_eq!((f.addr.clone(), f.ip.as_str(), f.hostname.as_deref()), (Addr::new("seed.local", 7005), "10.0.0.6", Some("host-f")));
+        assert_eq!(
+            (f.addr.clone(), f.ip.as_str(), f.hostname.as_deref()),
+            (Addr::new("seed.local", 7005), "10.0.0.6", Some("host-f"))
+        );
         assert!(t.master_for_slot(300).is_none());
     }
 }
@@ -323,8 +326,18 @@ fn moved_updates_and_diff() {
     assert_eq!(
         d.moved,
         vec![
-            SlotMove { start: 0, end: 0, from: Some(Addr::new("10.0.0.1", 7000)), to: Some(Addr::new("10.0.0.9", 7009)) },
-            SlotMove { start: 100, end: 100, from: Some(Addr::new("10.0.0.1", 7000)), to: Some(Addr::new("10.0.0.1", 7001)) },
+            SlotMove {
+                start: 0,
+                end: 0,
+                from: Some(Addr::new("10.0.0.1", 7000)),
+                to: Some(Addr::new("10.0.0.9", 7009))
+            },
+            SlotMove {
+                start: 100,
+                end: 100,
+                from: Some(Addr::new("10.0.0.1", 7000)),
+                to: Some(Addr::new("10.0.0.1", 7001))
+            },
             SlotMove {
                 start: 16383,
                 end: 16383,
@@ -357,7 +370,10 @@ fn malformed_replies_are_typed_errors() {
     err(&i(3));
     err(&arr(vec![i(3)]));
     err(&arr(vec![arr(vec![i(0)])]));
-    assert_eq!(parse_slots(&Frame::Error(Bytes::from_static(b"ERR x")), "s"), Err(TopologyError::Server("ERR x".into())));
+    assert_eq!(
+        parse_slots(&Frame::Error(Bytes::from_static(b"ERR x")), "s"),
+        Err(TopologyError::Server("ERR x".into()))
+    );
 
     let slots = |e: Vec<Frame>| parse_slots(&arr(vec![arr(e)]), "s");
     assert_eq!(slots(vec![i(0), i(16384), slots_node(0)]), Err(TopologyError::BadSlot(16384)));
@@ -373,7 +389,9 @@ fn malformed_replies_are_typed_errors() {
     let two = arr(vec![arr(vec![i(0), i(10), slots_node(0)]), arr(vec![i(10), i(20), slots_node(1)])]);
     assert!(matches!(parse_slots(&two, "s"), Err(TopologyError::SlotConflict { slot: 10, .. })));
 
-    let shard = |slots: Frame, node: Frame| parse_shards(&arr(vec![map(vec![("slots", slots), ("nodes", arr(vec![node]))])]), "s");
+    let shard = |slots: Frame, node: Frame| {
+        parse_shards(&arr(vec![map(vec![("slots", slots), ("nodes", arr(vec![node]))])]), "s")
+    };
     assert!(shard(arr(vec![i(0)]), shard_node(0, "master", "online")).is_err());
     assert!(shard(arr(vec![i(0), b("x")]), shard_node(0, "master", "online")).is_err());
     assert!(shard(arr(vec![i(0), i(1)]), shard_node(0, "boss", "online")).is_err());
@@ -399,7 +417,10 @@ fn malformed_replies_are_typed_errors() {
     ] {
         assert!(nodes(bad).is_err(), "{bad:?} accepted");
     }
-    assert!(matches!(nodes("1111 10.0.0.1:7000@17000 master - 0 0 1 connected\nshort line"), Err(TopologyError::NodesLine { line: 2, .. })));
+    assert!(matches!(
+        nodes("1111 10.0.0.1:7000@17000 master - 0 0 1 connected\nshort line"),
+        Err(TopologyError::NodesLine { line: 2, .. })
+    ));
     assert!(parse_nodes(&arr(vec![]), "s").is_err());
     assert!(parse_info_epoch(&b("cluster_state:ok")).is_err());
     assert!(parse_reply("INFO", &arr(vec![]), "s").is_err());
@@ -429,8 +450,11 @@ fn arb_frame() -> impl Strategy<Value = Frame> {
         any::<i64>().prop_map(Frame::Integer),
         (-2i64..16400).prop_map(Frame::Integer),
         "[a-z?:0-9.-]{0,12}".prop_map(|s| b(&s)),
-        prop::sample::select(vec!["slots", "nodes", "id", "port", "ip", "endpoint", "role", "master", "replica", "health", "tls-port", "hostname"])
-            .prop_map(b),
+        prop::sample::select(vec![
+            "slots", "nodes", "id", "port", "ip", "endpoint", "role", "master", "replica", "health", "tls-port",
+            "hostname"
+        ])
+        .prop_map(b),
         Just(Frame::Null),
         Just(Frame::Bulk(Bytes::from_static(b"\xff\xfe"))),
     ];
