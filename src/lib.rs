@@ -4,7 +4,7 @@
 //! - [`errors`]  every error text a client can see, as constants
 //! - [`resp`]    RESP2/RESP3: request parser, reply writer, frame parser/encoder, codec
 //! - [`command`] the one command table (from Redis's COMMAND INFO): arity, flags, key positions
-//! - [`cluster`] slot math (CRC16, hash tags); topology types later
+//! - [`cluster`] slot math (CRC16, hash tags); topology (shards, slot map) parsed from CLUSTER replies
 //! - [`node`]    the storage node: server, sessions, keyspace, one file per command family
 //! - [`up`]      `slotway up`: a local cluster of nodes on loopback, in one process
 #![forbid(unsafe_code)]

@@ -383,12 +383,24 @@ impl Cluster {
     /// show that the bus and MIGRATE payloads are Redis's own. `kind` (for new nodes and messages)
     /// is the first one's.
     pub fn create_with(kinds: &[Kind]) -> Cluster {
+        Cluster::create_nodes(kinds, 0)
+    }
+
+    /// `masters * (1 + replicas)` nodes of one kind made into a cluster by `--cluster create
+    /// --cluster-replicas <replicas>` (redis-cli picks which nodes become replicas); waits for
+    /// `cluster_state:ok` everywhere, not for the replicas' first sync.
+    pub fn create_replicated(kind: Kind, masters: usize, replicas: usize) -> Cluster {
+        Cluster::create_nodes(&vec![kind; masters * (1 + replicas)], replicas)
+    }
+
+    fn create_nodes(kinds: &[Kind], replicas: usize) -> Cluster {
         let kind = kinds[0];
         let nodes: Vec<Node> = kinds.iter().map(|&k| Node::start(k)).collect();
         let cluster = Cluster { kind, nodes };
         let addrs: Vec<String> = cluster.nodes.iter().map(Node::addr).collect();
         let mut args: Vec<&str> = addrs.iter().map(String::as_str).collect();
-        args.extend(["--cluster-replicas", "0", "--cluster-yes"]);
+        let replicas = replicas.to_string();
+        args.extend(["--cluster-replicas", &replicas, "--cluster-yes"]);
         let out = cli_cluster("create", &args, Duration::from_secs(20));
         assert!(out.ok, "{kinds:?}: redis-cli --cluster create failed: {}\n{}", out.describe(), cluster.logs());
         cluster.wait_ok(Duration::from_secs(20));
