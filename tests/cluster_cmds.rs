@@ -156,6 +156,14 @@ struct Pair {
 }
 
 impl Pair {
+    /// Masks each side's own node id as `{me}` in every reply, then lets both nodes settle.
+    fn name_myself(&mut self) {
+        self.both(|side| {
+            let id = side.myid();
+            side.id("me", &id);
+        });
+        settle();
+    }
     fn new(r: &Proc, s: &Proc) -> Pair {
         Pair { redis: Side::new("redis", r), slotway: Side::new("slotway", s) }
     }
@@ -269,11 +277,7 @@ fn single_node_replies_match_redis() {
     let r = start(Kind::Redis, rd.path(), true, &[]);
     let s = start(Kind::Slotway, sd.path(), true, &[]);
     let mut p = Pair::new(&r, &s);
-    p.both(|side| {
-        let id = side.myid();
-        side.id("me", &id);
-    });
-    settle();
+    p.name_myself();
     let info = p.check(&["INFO", "cluster"]);
     assert!(info.contains("cluster_enabled:1"), "{info}");
     for cmd in [
@@ -442,11 +446,7 @@ fn keys_in_slots_match_redis() {
     let r = start(Kind::Redis, rd.path(), true, &[]);
     let s = start(Kind::Slotway, sd.path(), true, &[]);
     let mut p = Pair::new(&r, &s);
-    p.both(|side| {
-        let id = side.myid();
-        side.id("me", &id);
-    });
-    settle();
+    p.name_myself();
     p.check(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]);
     p.wait_ok();
     // Three keys share the slot of "a"; "b" is alone in its slot.
@@ -546,11 +546,7 @@ fn setslot_replicate_and_forget_with_a_second_node() {
     let r = start(Kind::Redis, rd.path(), true, &[]);
     let s = start(Kind::Slotway, sd.path(), true, &[]);
     let mut p = Pair::new(&r, &s);
-    p.both(|side| {
-        let id = side.myid();
-        side.id("me", &id);
-    });
-    settle();
+    p.name_myself();
     // A key to hold a slot: written while the node serves every slot and the cluster is up.
     let key_slot = slotway::cluster::key_slot(b"slot5").to_string();
     p.check(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]);
@@ -641,11 +637,7 @@ fn replicate_matches_redis() {
     let r = start(Kind::Redis, rd.path(), true, &[]);
     let s = start(Kind::Slotway, sd.path(), true, &[]);
     let mut p = Pair::new(&r, &s);
-    p.both(|side| {
-        let id = side.myid();
-        side.id("me", &id);
-    });
-    settle();
+    p.name_myself();
     let (ghost, ghost_bus) = (port5(), port5());
     let (g, gb) = (ghost.to_string(), ghost_bus.to_string());
     p.both(|side| {
@@ -694,11 +686,7 @@ fn announce_options_and_endpoint_types_match_redis() {
     let r = start(Kind::Redis, rd.path(), true, &[]);
     let s = start(Kind::Slotway, sd.path(), true, &[]);
     let mut p = Pair::new(&r, &s);
-    p.both(|side| {
-        let id = side.myid();
-        side.id("me", &id);
-    });
-    settle();
+    p.name_myself();
     for cmd in [
         &["CLUSTER", "ADDSLOTSRANGE", "0", "5", "7", "7"][..],
         &["CLUSTER", "NODES"],
