@@ -90,9 +90,9 @@ fn main() -> anyhow::Result<()> {
                     }
                 }
             }
-            let threads = threads.map(usize::from).unwrap_or_else(|| {
-                std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
-            });
+            let threads = threads
+                .map(usize::from)
+                .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
             let opts = slotway::proxy::Options::new(listen, addrs, threads);
             if let Err(e) = slotway::proxy::run(opts) {
                 eprintln!("slotway proxy: {e}");

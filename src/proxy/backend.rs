@@ -13,7 +13,7 @@ use crate::proxy::Options;
 use crate::resp::frame_len;
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -56,7 +56,6 @@ pub struct NodeState {
 pub struct NodeConns {
     pub addr: Addr,
     conns: Vec<mpsc::Sender<Request>>,
-    next: AtomicUsize,
     pub state: Arc<NodeState>,
 }
 
@@ -78,14 +77,15 @@ impl NodeConns {
                 tx
             })
             .collect();
-        Arc::new(NodeConns { addr, conns, next: AtomicUsize::new(0), state })
+        Arc::new(NodeConns { addr, conns, state })
     }
 
     /// Queues a request; the receiver yields its reply. Waits while the chosen connection's queue
-    /// is full (backpressure towards the client).
-    pub async fn send(&self, bytes: Bytes, asking: bool) -> oneshot::Receiver<ReplyResult> {
+    /// is full (backpressure towards the client). One client always uses the same connection to a
+    /// node (`lane`, its id): two connections could reorder a client's SET and the GET after it.
+    pub async fn send(&self, bytes: Bytes, asking: bool, lane: u64) -> oneshot::Receiver<ReplyResult> {
         let (tx, rx) = oneshot::channel();
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.conns.len();
+        let i = (lane % self.conns.len() as u64) as usize;
         if let Err(e) = self.conns[i].send(Request { bytes, asking, tx }).await {
             let _ = e.0.tx.send(Err(BackendError::NotSent(format!("connection to {} closed", self.addr))));
         }

@@ -68,6 +68,8 @@ pub fn route(sh: &Shared, target: Target) -> Option<Addr> {
 
 /// A request on its way: the bytes (kept for retries), where it went, and its reply.
 pub struct Inflight {
+    /// The client's id: keeps its requests to one node on one connection, in order.
+    pub lane: u64,
     pub req: Bytes,
     pub target: Target,
     pub addr: Option<Addr>,
@@ -82,18 +84,18 @@ pub fn error_reply(text: &str) -> Bytes {
 
 impl Inflight {
     /// Sends `req` to the target's node in the current snapshot.
-    pub async fn start(sh: &Arc<Shared>, group: usize, resp3: bool, req: Bytes, target: Target) -> Inflight {
+    pub async fn start(sh: &Arc<Shared>, group: usize, resp3: bool, lane: u64, req: Bytes, target: Target) -> Inflight {
         let addr = route(sh, target);
         let rx = match &addr {
-            Some(a) => Some(sh.conns(group, a, resp3).send(req.clone(), false).await),
+            Some(a) => Some(sh.conns(group, a, resp3).send(req.clone(), false, lane).await),
             None => None,
         };
-        Inflight { req, target, addr, rx }
+        Inflight { lane, req, target, addr, rx }
     }
 
     /// The reply the client gets, after redirects and retries.
     pub async fn finish(self, sh: &Arc<Shared>, group: usize, resp3: bool) -> Bytes {
-        let Inflight { req, target, mut addr, rx } = self;
+        let Inflight { lane, req, target, mut addr, rx } = self;
         let mut res: Option<ReplyResult> = match rx {
             Some(rx) => Some(rx.await.unwrap_or_else(|_| Err(BackendError::NotSent("request dropped".into())))),
             None => None,
@@ -163,7 +165,7 @@ impl Inflight {
             addr = next;
             res = match &addr {
                 Some(a) => {
-                    let rx = sh.conns(group, a, resp3).send(req.clone(), asking).await;
+                    let rx = sh.conns(group, a, resp3).send(req.clone(), asking, lane).await;
                     Some(rx.await.unwrap_or_else(|_| Err(BackendError::NotSent("request dropped".into()))))
                 }
                 None => None,
@@ -186,7 +188,10 @@ mod tests {
 
     #[test]
     fn classifies() {
-        assert_eq!(classify(b"-MOVED 3999 127.0.0.1:6381\r\n"), Some(Redirect::Moved(3999, Addr::new("127.0.0.1", 6381))));
+        assert_eq!(
+            classify(b"-MOVED 3999 127.0.0.1:6381\r\n"),
+            Some(Redirect::Moved(3999, Addr::new("127.0.0.1", 6381)))
+        );
         assert_eq!(classify(b"-ASK 1 ::1:7000\r\n"), Some(Redirect::Ask(1, Addr::new("::1", 7000))));
         assert_eq!(classify(b"-TRYAGAIN Multiple keys request during rehashing of slot\r\n"), Some(Redirect::TryAgain));
         assert_eq!(classify(b"-CLUSTERDOWN The cluster is down\r\n"), Some(Redirect::ClusterDown));

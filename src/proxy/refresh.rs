@@ -118,7 +118,8 @@ pub async fn refresh(sh: &Arc<Shared>) -> Result<bool, String> {
 /// Periodic refresh, plus one soon after each trigger (MOVED, connection error).
 pub async fn run(sh: Arc<Shared>) {
     loop {
-        let interval = if sh.topo.load().covered_slots() == 0 { Duration::from_secs(1) } else { sh.opts.refresh_interval };
+        let interval =
+            if sh.topo.load().covered_slots() == 0 { Duration::from_secs(1) } else { sh.opts.refresh_interval };
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             _ = sh.refresh.notified() => {}

@@ -151,7 +151,9 @@ mod tests {
         assert!(matches!(p(&["dbsize"]), Plan::AnyMaster));
         assert!(matches!(p(&["mget", "{a}1", "{a}2"]), Plan::Slot(_)));
         match p(&["mset", "a", "1", "b", "2", "{a}c", "3"]) {
-            Plan::Split(SplitKind::AllOk, g) => assert_eq!(g, vec![(key_slot(b"a"), vec![1, 5]), (key_slot(b"b"), vec![3])]),
+            Plan::Split(SplitKind::AllOk, g) => {
+                assert_eq!(g, vec![(key_slot(b"a"), vec![1, 5]), (key_slot(b"b"), vec![3])])
+            }
             other => panic!("{other:?}"),
         }
         match p(&["msetnx", "a", "1", "b", "2"]) {

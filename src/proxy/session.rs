@@ -27,7 +27,12 @@ enum Pending {
     /// Written, then the connection closes (QUIT, protocol errors).
     Close(Bytes),
     Forward(Inflight, bool),
-    Split { kind: router::SplitKind, parts: Vec<Part>, nkeys: usize, resp3: bool },
+    Split {
+        kind: router::SplitKind,
+        parts: Vec<Part>,
+        nkeys: usize,
+        resp3: bool,
+    },
 }
 
 pub async fn handle(sock: TcpStream, sh: Arc<Shared>, group: usize, stop: watch::Receiver<bool>) {
@@ -66,7 +71,9 @@ async fn resolve(p: Pending, sh: &Arc<Shared>, group: usize) -> (Bytes, bool) {
         Pending::Ready(b) => (b, false),
         Pending::Close(b) => (b, true),
         Pending::Forward(f, resp3) => (f.finish(sh, group, resp3).await, false),
-        Pending::Split { kind, parts, nkeys, resp3 } => (split::merge(sh, group, resp3, kind, parts, nkeys).await, false),
+        Pending::Split { kind, parts, nkeys, resp3 } => {
+            (split::merge(sh, group, resp3, kind, parts, nkeys).await, false)
+        }
     }
 }
 
@@ -132,12 +139,12 @@ async fn read_loop(
                 }
                 Action::Forward { target, reencoded } => {
                     let req = reencoded.unwrap_or(raw);
-                    Pending::Forward(Inflight::start(&sh, group, resp3, req, target).await, resp3)
+                    Pending::Forward(Inflight::start(&sh, group, resp3, client.id, req, target).await, resp3)
                 }
                 Action::Split { kind, reqs, nkeys } => {
                     let mut parts = Vec::with_capacity(reqs.len());
                     for (slot, req, key_indices) in reqs {
-                        let inflight = Inflight::start(&sh, group, resp3, req, Target::Slot(slot)).await;
+                        let inflight = Inflight::start(&sh, group, resp3, client.id, req, Target::Slot(slot)).await;
                         parts.push(Part { inflight, key_indices });
                     }
                     Pending::Split { kind, parts, nkeys, resp3 }

@@ -72,13 +72,15 @@ pub async fn merge(
         }
         let ok = match kind {
             SplitKind::AllOk => reply.as_ref() == b"+OK\r\n",
-            SplitKind::Sum => match reply.strip_prefix(b":").and_then(|r| r.strip_suffix(b"\r\n")).and_then(parse_i64) {
-                Some(n) => {
-                    sum += n;
-                    true
+            SplitKind::Sum => {
+                match reply.strip_prefix(b":").and_then(|r| r.strip_suffix(b"\r\n")).and_then(parse_i64) {
+                    Some(n) => {
+                        sum += n;
+                        true
+                    }
+                    None => false,
                 }
-                None => false,
-            },
+            }
             SplitKind::Values => split_array(&reply, &part.key_indices, &mut values),
         };
         if !ok {
@@ -137,7 +139,10 @@ mod tests {
     #[test]
     fn sub_requests_and_array_slicing() {
         let args: Vec<&[u8]> = vec![b"MSET", b"a", b"1", b"b", b"2", b"c", b"3"];
-        assert_eq!(&sub_request(&args, SplitKind::AllOk, &[1, 5])[..], b"*5\r\n$4\r\nMSET\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nc\r\n$1\r\n3\r\n");
+        assert_eq!(
+            &sub_request(&args, SplitKind::AllOk, &[1, 5])[..],
+            b"*5\r\n$4\r\nMSET\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nc\r\n$1\r\n3\r\n"
+        );
         let mut values = vec![Bytes::new(); 3];
         let reply = Bytes::from_static(b"*2\r\n$1\r\nx\r\n$-1\r\n");
         assert!(split_array(&reply, &[2, 0], &mut values));
