@@ -231,3 +231,23 @@ pub const MIGRATE_IOERR_READ: &str = "IOERR error or timeout reading to target i
 pub fn migrate_target_error(msg: &str) -> String {
     format!("ERR Target instance replied with error: {msg}")
 }
+
+// --- proxy ---
+/// A command that needs a connection of its own (transactions, blocking, pub/sub) or changes
+/// connection state: not yet served through the proxy's shared connections.
+pub fn proxy_unsupported(name: &str) -> String {
+    format!("ERR '{name}' is not supported through the slotway proxy yet")
+}
+/// The redirect bound was hit: names the last node that redirected.
+pub fn proxy_too_many_redirects(slot: u16, last: &str) -> String {
+    format!("ERR slotway proxy: too many redirects for slot {slot} (last to {last})")
+}
+/// A node could not be reached (after the retries) or dropped the connection mid-request.
+pub fn proxy_node_error(node: &str, why: &str) -> String {
+    format!("ERR slotway proxy: node {node}: {why}")
+}
+/// A split command's part came back in a shape the merge cannot use.
+pub fn proxy_bad_part_reply(node: &str) -> String {
+    format!("ERR slotway proxy: unexpected reply from {node} to a split command")
+}
+pub const PROXY_PROTOCOL_VERSION: &str = "ERR Protocol version is not an integer or out of range";

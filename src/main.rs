@@ -40,6 +40,20 @@ enum Cmd {
         #[arg(long, default_value_t = slotway::up::DEFAULT_NODE_TIMEOUT_MS, value_parser = clap::value_parser!(u64).range(100..))]
         node_timeout: u64,
     },
+    /// Run the cluster proxy: clients that know nothing about clusters connect to `--listen` and
+    /// see one Redis; requests are routed by slot to the cluster found from the `--seed` nodes.
+    /// Works in front of a Redis 7 cluster or a slotway cluster.
+    Proxy {
+        /// Address to accept clients on.
+        #[arg(long, default_value = "127.0.0.1:6380")]
+        listen: String,
+        /// A cluster node to discover the topology from (host:port); repeat for more.
+        #[arg(long = "seed", required = true, value_name = "HOST:PORT")]
+        seeds: Vec<String>,
+        /// Worker threads (each with its own backend connections); default: the CPU count.
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+        threads: Option<u16>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -61,6 +75,27 @@ fn main() -> anyhow::Result<()> {
             let opts = slotway::up::Options { dir, port, masters, node_timeout_ms: node_timeout };
             if let Err(e) = slotway::up::run(&opts, &mut std::io::stdout()) {
                 eprintln!("slotway up: {e}");
+                std::process::exit(1);
+            }
+        }
+        Cmd::Proxy { listen, seeds, threads } => {
+            init_logging("notice", "")?;
+            let mut addrs = Vec::new();
+            for s in &seeds {
+                match slotway::cluster::Addr::parse(s) {
+                    Some(a) => addrs.push(a),
+                    None => {
+                        eprintln!("slotway proxy: --seed {s}: expected host:port");
+                        std::process::exit(1);
+                    }
+                }
+            }
+            let threads = threads
+                .map(usize::from)
+                .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+            let opts = slotway::proxy::Options::new(listen, addrs, threads);
+            if let Err(e) = slotway::proxy::run(opts) {
+                eprintln!("slotway proxy: {e}");
                 std::process::exit(1);
             }
         }

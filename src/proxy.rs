@@ -1,0 +1,99 @@
+//! The proxy: one address for a whole cluster. A client that knows nothing about clusters talks
+//! to it as to one Redis; requests are routed by slot to the owning master over multiplexed,
+//! pipelined backend connections, and replies come back in the client's order.
+//!
+//! - [`server`]   runtime, listener, worker groups, graceful shutdown
+//! - [`session`]  one client: parse, classify, dispatch, write replies in order
+//! - [`router`]   the routing plan of a request (local, single slot, split, any master)
+//! - [`backend`]  pipelined, multiplexed connections to one node (FIFO reply matching)
+//! - [`split`]    multi-key commands split by slot and merged
+//! - [`redirect`] MOVED / ASK / TRYAGAIN / CLUSTERDOWN handling and the bounded retry loop
+//! - [`refresh`]  topology discovery and refresh (ArcSwap snapshot)
+//! - [`local`]    commands the proxy answers itself
+
+pub mod backend;
+pub mod local;
+pub mod redirect;
+pub mod refresh;
+pub mod router;
+pub mod server;
+pub mod session;
+pub mod split;
+
+use crate::cluster::topology::Addr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+pub use server::run;
+
+/// Everything the proxy is started with (the YAML file will fill the same struct).
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub listen: String,
+    pub seeds: Vec<Addr>,
+    /// Worker threads; also the number of backend connection groups.
+    pub threads: usize,
+    /// Backend connections per node per worker group.
+    pub conns_per_node: usize,
+    /// Requests written to one backend connection and not yet answered.
+    pub max_inflight_per_conn: usize,
+    /// Requests of one client parsed and not yet answered.
+    pub max_inflight_per_client: usize,
+    pub connect_timeout: Duration,
+    pub refresh_interval: Duration,
+    /// MOVED/ASK hops before the client gets an error.
+    pub max_redirects: u32,
+    /// TRYAGAIN / CLUSTERDOWN / unreachable-node retries before the client gets an error.
+    pub max_retries: u32,
+}
+
+impl Options {
+    pub fn new(listen: String, seeds: Vec<Addr>, threads: usize) -> Options {
+        Options {
+            listen,
+            seeds,
+            threads: threads.max(1),
+            conns_per_node: 2,
+            max_inflight_per_conn: 1024,
+            max_inflight_per_client: 1024,
+            connect_timeout: Duration::from_secs(2),
+            refresh_interval: Duration::from_secs(5),
+            max_redirects: 5,
+            max_retries: 6,
+        }
+    }
+}
+
+/// Typed failures of the proxy as a whole (startup); per-request failures are error replies.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: String, source: std::io::Error },
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("no seed answered with a usable topology: {0}")]
+    NoTopology(String),
+}
+
+/// Counters shown by INFO's `# Proxy` section.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub clients: AtomicU64,
+    pub total_clients: AtomicU64,
+    pub ops: AtomicU64,
+    pub moved: AtomicU64,
+    pub ask: AtomicU64,
+    pub tryagain: AtomicU64,
+    pub clusterdown: AtomicU64,
+    pub conn_errors: AtomicU64,
+    pub refreshes: AtomicU64,
+}
+
+impl Stats {
+    pub fn inc(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn get(c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,238 @@
+//! Commands the proxy answers itself, as a single Redis would: the connection commands (the
+//! proxy is the client's connection), COMMAND from the shared table, the CONFIG GET keys tools ask
+//! at startup, and INFO with a `# Proxy` section.
+
+use crate::command::{self, CommandSpec};
+use crate::errors;
+use crate::proxy::server::Shared;
+use crate::proxy::Stats;
+use crate::resp::{request::parse_i64, Reply};
+use bytes::Bytes;
+
+/// What HELLO and INFO report: the Redis version whose behaviour the proxy follows.
+const REDIS_VERSION: &str = "7.0.15";
+/// CONFIG GET answers: what redis-benchmark and redis-cli ask for at startup.
+const CONFIG: &[(&str, &str)] = &[("save", ""), ("appendonly", "no")];
+
+/// Per-client state the local commands read and change.
+#[derive(Debug, Default)]
+pub struct ClientState {
+    pub id: u64,
+    pub name: Option<Vec<u8>>,
+    pub resp3: bool,
+    pub lib_name: Option<Vec<u8>>,
+    pub lib_ver: Option<Vec<u8>>,
+}
+
+/// The reply, and whether the connection closes after it (QUIT).
+pub fn run(spec: &CommandSpec, args: &[&[u8]], c: &mut ClientState, sh: &Shared) -> (Bytes, bool) {
+    let mut r = Reply::new(c.resp3);
+    let mut close = false;
+    match spec.name {
+        "ping" => match args.len() {
+            1 => r.simple("PONG"),
+            2 => r.bulk(args[1]),
+            _ => r.error(&errors::wrong_arity("ping")),
+        },
+        "echo" => r.bulk(args[1]),
+        "quit" => {
+            r.ok();
+            close = true;
+        }
+        "select" => match parse_i64(args[1]) {
+            Some(0) => r.ok(),
+            Some(_) => r.error(errors::DB_INDEX_OUT_OF_RANGE),
+            None => r.error(errors::NOT_INTEGER),
+        },
+        "hello" => hello(args, c, &mut r),
+        "command" => {
+            r.array(command::table::COMMANDS.len());
+            command::table::COMMANDS.iter().for_each(|s| command::write_info(s, &mut r));
+        }
+        "command|count" => r.int(command::table::COMMANDS.len() as i64),
+        "command|info" => {
+            if args.len() == 2 {
+                r.array(command::table::COMMANDS.len());
+                command::table::COMMANDS.iter().for_each(|s| command::write_info(s, &mut r));
+            } else {
+                r.array(args.len() - 2);
+                for name in &args[2..] {
+                    match command::lookup(name) {
+                        Some(s) => command::write_info(s, &mut r),
+                        None => r.null_array(),
+                    }
+                }
+            }
+        }
+        "config|get" => {
+            let found: Vec<&(&str, &str)> =
+                CONFIG.iter().filter(|(k, _)| args[2..].iter().any(|p| glob_match(p, k.as_bytes()))).collect();
+            r.map(found.len());
+            for (k, v) in found {
+                r.bulk_str(k);
+                r.bulk_str(v);
+            }
+        }
+        "client|setname" => {
+            if args[2].iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
+                r.error(errors::CLIENT_NAME_CHARS);
+            } else {
+                c.name = (!args[2].is_empty()).then(|| args[2].to_vec());
+                r.ok();
+            }
+        }
+        "client|getname" => match &c.name {
+            Some(n) => r.bulk(n),
+            None => r.null(),
+        },
+        "client|id" => r.int(c.id as i64),
+        "client|setinfo" => {
+            let attr = args[2];
+            let val = args[3];
+            let is_name = attr.eq_ignore_ascii_case(b"lib-name");
+            if !is_name && !attr.eq_ignore_ascii_case(b"lib-ver") {
+                r.error(&errors::client_setinfo_option(attr));
+            } else if val.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
+                r.error(&errors::client_setinfo_chars(attr));
+            } else {
+                let v = (!val.is_empty()).then(|| val.to_vec());
+                if is_name {
+                    c.lib_name = v;
+                } else {
+                    c.lib_ver = v;
+                }
+                r.ok();
+            }
+        }
+        "info" => r.verbatim(info(sh).as_bytes()),
+        other => r.error(&errors::proxy_unsupported(other)),
+    }
+    (r.buf.freeze(), close)
+}
+
+fn hello(args: &[&[u8]], c: &mut ClientState, r: &mut Reply) {
+    let mut proto = if c.resp3 { 3 } else { 2 };
+    if args.len() >= 2 {
+        match parse_i64(args[1]) {
+            Some(v @ 2..=3) => proto = v,
+            Some(_) => return r.error(errors::NOPROTO),
+            None => return r.error(errors::PROXY_PROTOCOL_VERSION),
+        }
+    }
+    let mut i = 2;
+    let mut name = None;
+    while i < args.len() {
+        let more = args.len() - i - 1;
+        if args[i].eq_ignore_ascii_case(b"auth") && more >= 2 {
+            // No users are configured on the proxy yet: like a Redis without requirepass, the
+            // default user takes any password.
+            if !args[i + 1].eq_ignore_ascii_case(b"default") {
+                return r.error(errors::WRONGPASS);
+            }
+            i += 3;
+        } else if args[i].eq_ignore_ascii_case(b"setname") && more >= 1 {
+            if args[i + 1].iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
+                return r.error(errors::CLIENT_NAME_CHARS);
+            }
+            name = Some(args[i + 1].to_vec());
+            i += 2;
+        } else {
+            return r.error(&errors::subcommand_syntax(b"HELLO", args[i]));
+        }
+    }
+    if let Some(n) = name {
+        c.name = (!n.is_empty()).then_some(n);
+    }
+    c.resp3 = proto == 3;
+    r.resp3 = c.resp3;
+    r.map(7);
+    r.bulk_str("server");
+    r.bulk_str("redis");
+    r.bulk_str("version");
+    r.bulk_str(REDIS_VERSION);
+    r.bulk_str("proto");
+    r.int(proto);
+    r.bulk_str("id");
+    r.int(c.id as i64);
+    r.bulk_str("mode");
+    r.bulk_str("standalone");
+    r.bulk_str("role");
+    r.bulk_str("master");
+    r.bulk_str("modules");
+    r.array(0);
+}
+
+/// Redis's `stringmatchlen` subset that CONFIG GET patterns use: `*`, `?` and literals, no case.
+fn glob_match(pat: &[u8], s: &[u8]) -> bool {
+    match (pat.first(), s.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => glob_match(&pat[1..], s) || (!s.is_empty() && glob_match(pat, &s[1..])),
+        (Some(b'?'), Some(_)) => glob_match(&pat[1..], &s[1..]),
+        (Some(p), Some(c)) if p.eq_ignore_ascii_case(c) => glob_match(&pat[1..], &s[1..]),
+        _ => false,
+    }
+}
+
+fn info(sh: &Shared) -> String {
+    use std::fmt::Write;
+    let st = &sh.stats;
+    let topo = sh.topo.load();
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "# Server\r\nredis_version:{REDIS_VERSION}\r\nredis_mode:standalone\r\nslotway_version:{}\r\nslotway_role:proxy\r\nprocess_id:{}\r\n\r\n",
+        env!("CARGO_PKG_VERSION"),
+        std::process::id()
+    );
+    let _ = write!(
+        s,
+        "# Clients\r\nconnected_clients:{}\r\n\r\n# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\n\r\n",
+        Stats::get(&st.clients),
+        Stats::get(&st.total_clients),
+        Stats::get(&st.ops)
+    );
+    let _ = write!(
+        s,
+        "# Proxy\r\nproxy_clients:{}\r\nproxy_ops:{}\r\nproxy_threads:{}\r\nproxy_redirects_moved:{}\r\nproxy_redirects_ask:{}\r\nproxy_tryagain:{}\r\nproxy_clusterdown:{}\r\nproxy_backend_errors:{}\r\nproxy_topology_refreshes:{}\r\nproxy_topology_epoch:{}\r\nproxy_topology_slots_covered:{}\r\nproxy_topology_shards:{}\r\n",
+        Stats::get(&st.clients),
+        Stats::get(&st.ops),
+        sh.opts.threads,
+        Stats::get(&st.moved),
+        Stats::get(&st.ask),
+        Stats::get(&st.tryagain),
+        Stats::get(&st.clusterdown),
+        Stats::get(&st.conn_errors),
+        Stats::get(&st.refreshes),
+        topo.config_epoch,
+        topo.covered_slots(),
+        topo.shards().len()
+    );
+    let conns = sh.node_states();
+    for (i, n) in topo.nodes().enumerate() {
+        let (connected, inflight, errors) =
+            conns.iter().find(|c| c.0 == n.addr).map(|c| (c.1, c.2, c.3)).unwrap_or((false, 0, 0));
+        let slots = topo.shards().iter().find(|sh| sh.master.addr == n.addr).map_or(0, |sh| sh.slot_count());
+        let _ = write!(
+            s,
+            "node{i}:addr={},role={:?},slots={slots},connected={},inflight={inflight},errors={errors}\r\n",
+            n.addr,
+            n.role,
+            u8::from(connected)
+        );
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_match;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match(b"*", b"save"));
+        assert!(glob_match(b"SAVE", b"save"));
+        assert!(glob_match(b"app*", b"appendonly"));
+        assert!(glob_match(b"s?ve", b"save"));
+        assert!(!glob_match(b"x*", b"save"));
+    }
+}

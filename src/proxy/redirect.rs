@@ -1,0 +1,202 @@
+//! What happens after a request was sent: the reply is passed on unless it is a redirect or a
+//! transient cluster error. MOVED updates that slot in the snapshot, wakes the refresh and
+//! retries on the new owner; ASK sends ASKING + the request to the target once, without touching
+//! the map; TRYAGAIN, CLUSTERDOWN and an unreachable node are retried with backoff. Every loop is
+//! bounded; at the bound the client gets an error naming the node.
+
+use crate::cluster::topology::Addr;
+use crate::errors;
+use crate::proxy::backend::{BackendError, ReplyResult};
+use crate::proxy::server::Shared;
+use crate::proxy::Stats;
+use bytes::Bytes;
+use rand::Rng;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Redirect {
+    Moved(u16, Addr),
+    Ask(u16, Addr),
+    TryAgain,
+    ClusterDown,
+}
+
+/// Recognises the replies that are about the cluster rather than the command.
+pub fn classify(reply: &[u8]) -> Option<Redirect> {
+    if reply.first() != Some(&b'-') {
+        return None;
+    }
+    let line = reply[1..].strip_suffix(b"\r\n").unwrap_or(&reply[1..]);
+    let text = std::str::from_utf8(line).ok()?;
+    let mut words = text.split(' ');
+    match words.next()? {
+        w @ ("MOVED" | "ASK") => {
+            let slot: u16 = words.next()?.parse().ok().filter(|s| *s < crate::cluster::SLOTS)?;
+            let (host, port) = words.next()?.rsplit_once(':')?;
+            let addr = Addr::new(host, port.parse().ok()?);
+            Some(if w == "MOVED" { Redirect::Moved(slot, addr) } else { Redirect::Ask(slot, addr) })
+        }
+        "TRYAGAIN" => Some(Redirect::TryAgain),
+        "CLUSTERDOWN" => Some(Redirect::ClusterDown),
+        _ => None,
+    }
+}
+
+/// Where a request goes: the owner of a slot, or any master for commands without keys.
+#[derive(Debug, Clone, Copy)]
+pub enum Target {
+    Slot(u16),
+    AnyMaster,
+}
+
+/// The node for a target in the current snapshot.
+pub fn route(sh: &Shared, target: Target) -> Option<Addr> {
+    let topo = sh.topo.load();
+    match target {
+        Target::Slot(s) => topo.master_for_slot(s).map(|m| m.addr.clone()),
+        Target::AnyMaster => {
+            let shards: Vec<_> = topo.shards().iter().filter(|s| !s.slots.is_empty()).collect();
+            if shards.is_empty() {
+                return None;
+            }
+            Some(shards[rand::thread_rng().gen_range(0..shards.len())].master.addr.clone())
+        }
+    }
+}
+
+/// A request on its way: the bytes (kept for retries), where it went, and its reply.
+pub struct Inflight {
+    /// The client's id: keeps its requests to one node on one connection, in order.
+    pub lane: u64,
+    pub req: Bytes,
+    pub target: Target,
+    pub addr: Option<Addr>,
+    pub rx: Option<oneshot::Receiver<ReplyResult>>,
+}
+
+pub fn error_reply(text: &str) -> Bytes {
+    let mut r = crate::resp::Reply::new(false);
+    r.error(text);
+    r.buf.freeze()
+}
+
+impl Inflight {
+    /// Sends `req` to the target's node in the current snapshot.
+    pub async fn start(sh: &Arc<Shared>, group: usize, resp3: bool, lane: u64, req: Bytes, target: Target) -> Inflight {
+        let addr = route(sh, target);
+        let rx = match &addr {
+            Some(a) => Some(sh.conns(group, a, resp3).send(req.clone(), false, lane).await),
+            None => None,
+        };
+        Inflight { lane, req, target, addr, rx }
+    }
+
+    /// The reply the client gets, after redirects and retries.
+    pub async fn finish(self, sh: &Arc<Shared>, group: usize, resp3: bool) -> Bytes {
+        let Inflight { lane, req, target, mut addr, rx } = self;
+        let mut res: Option<ReplyResult> = match rx {
+            Some(rx) => Some(rx.await.unwrap_or_else(|_| Err(BackendError::NotSent("request dropped".into())))),
+            None => None,
+        };
+        let (mut redirects, mut retries) = (0u32, 0u32);
+        loop {
+            let (next, asking) = match res.take() {
+                None => {
+                    // No owner known for the slot: wait for a refresh, then give up as Redis would.
+                    retries += 1;
+                    if retries > sh.opts.max_retries {
+                        return error_reply(errors::CLUSTERDOWN_UNBOUND);
+                    }
+                    sh.refresh.notify_one();
+                    backoff(retries).await;
+                    (route(sh, target), false)
+                }
+                Some(Ok(reply)) => match classify(&reply) {
+                    None => return reply,
+                    Some(Redirect::Moved(slot, to)) => {
+                        Stats::inc(&sh.stats.moved);
+                        redirects += 1;
+                        if redirects > sh.opts.max_redirects {
+                            return error_reply(&errors::proxy_too_many_redirects(slot, &to.to_string()));
+                        }
+                        sh.apply_moved(slot, &to);
+                        (Some(to), false)
+                    }
+                    Some(Redirect::Ask(slot, to)) => {
+                        Stats::inc(&sh.stats.ask);
+                        redirects += 1;
+                        if redirects > sh.opts.max_redirects {
+                            return error_reply(&errors::proxy_too_many_redirects(slot, &to.to_string()));
+                        }
+                        (Some(to), true)
+                    }
+                    Some(r) => {
+                        Stats::inc(if r == Redirect::TryAgain { &sh.stats.tryagain } else { &sh.stats.clusterdown });
+                        retries += 1;
+                        if retries > sh.opts.max_retries {
+                            return reply;
+                        }
+                        sh.refresh.notify_one();
+                        backoff(retries).await;
+                        (route(sh, target), false)
+                    }
+                },
+                Some(Err(BackendError::NotSent(why))) => {
+                    Stats::inc(&sh.stats.conn_errors);
+                    sh.refresh.notify_one();
+                    retries += 1;
+                    if retries > sh.opts.max_retries {
+                        let node = addr.as_ref().map(|a| a.to_string()).unwrap_or_default();
+                        return error_reply(&errors::proxy_node_error(&node, &why));
+                    }
+                    backoff(retries).await;
+                    (route(sh, target), false)
+                }
+                Some(Err(BackendError::Lost(why))) => {
+                    // It may have run: retrying a write could apply it twice.
+                    Stats::inc(&sh.stats.conn_errors);
+                    sh.refresh.notify_one();
+                    let node = addr.as_ref().map(|a| a.to_string()).unwrap_or_default();
+                    return error_reply(&errors::proxy_node_error(&node, &why));
+                }
+            };
+            addr = next;
+            res = match &addr {
+                Some(a) => {
+                    let rx = sh.conns(group, a, resp3).send(req.clone(), asking, lane).await;
+                    Some(rx.await.unwrap_or_else(|_| Err(BackendError::NotSent("request dropped".into()))))
+                }
+                None => None,
+            };
+        }
+    }
+}
+
+/// 10, 20, 40 ... ms, at most 500 ms, with jitter so retrying clients do not move in lockstep.
+async fn backoff(attempt: u32) {
+    let base = 10u64 << attempt.min(6);
+    let ms = base.min(500);
+    let jitter = rand::thread_rng().gen_range(0..=ms / 2);
+    tokio::time::sleep(Duration::from_millis(ms / 2 + jitter)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies() {
+        assert_eq!(
+            classify(b"-MOVED 3999 127.0.0.1:6381\r\n"),
+            Some(Redirect::Moved(3999, Addr::new("127.0.0.1", 6381)))
+        );
+        assert_eq!(classify(b"-ASK 1 ::1:7000\r\n"), Some(Redirect::Ask(1, Addr::new("::1", 7000))));
+        assert_eq!(classify(b"-TRYAGAIN Multiple keys request during rehashing of slot\r\n"), Some(Redirect::TryAgain));
+        assert_eq!(classify(b"-CLUSTERDOWN The cluster is down\r\n"), Some(Redirect::ClusterDown));
+        assert_eq!(classify(b"-MOVED 99999 h:1\r\n"), None);
+        assert_eq!(classify(b"-ERR x\r\n"), None);
+        assert_eq!(classify(b"+OK\r\n"), None);
+    }
+}

@@ -1,0 +1,189 @@
+//! One client connection. A reader task parses requests (zero-copy: each request's original bytes
+//! are a `Bytes` slice of the read buffer, forwarded as they are), classifies them, sends them to
+//! their node at once (pipelining across nodes) and queues a [`Pending`] per request in a bounded
+//! channel (per-client backpressure). The writer takes them in order, waits for each reply (doing
+//! any redirects), and writes everything that is ready in one write.
+
+use crate::proxy::local::{self, ClientState};
+use crate::proxy::redirect::{error_reply, Inflight, Target};
+use crate::proxy::router::{self, Plan};
+use crate::proxy::server::Shared;
+use crate::proxy::split::{self, Part};
+use crate::proxy::Stats;
+use crate::resp::{Limits, Parsed, RequestParser};
+use bytes::{Buf, Bytes, BytesMut};
+use smallvec::SmallVec;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+
+/// Replies gathered before one write to the client.
+const MAX_WRITE_BATCH: usize = 256 * 1024;
+
+enum Pending {
+    Ready(Bytes),
+    /// Written, then the connection closes (QUIT, protocol errors).
+    Close(Bytes),
+    Forward(Inflight, bool),
+    Split {
+        kind: router::SplitKind,
+        parts: Vec<Part>,
+        nkeys: usize,
+        resp3: bool,
+    },
+}
+
+pub async fn handle(sock: TcpStream, sh: Arc<Shared>, group: usize, stop: watch::Receiver<bool>) {
+    Stats::inc(&sh.stats.clients);
+    Stats::inc(&sh.stats.total_clients);
+    let _ = sock.set_nodelay(true);
+    let (rd, mut wr) = sock.into_split();
+    let (tx, mut rx) = mpsc::channel::<Pending>(sh.opts.max_inflight_per_client.max(1));
+    let reader = tokio::spawn(read_loop(rd, sh.clone(), group, tx, stop));
+    let mut out = BytesMut::with_capacity(16 * 1024);
+    'outer: while let Some(p) = rx.recv().await {
+        let mut next = Some(p);
+        while let Some(p) = next.take() {
+            let (bytes, close) = resolve(p, &sh, group).await;
+            out.extend_from_slice(&bytes);
+            if close {
+                let _ = wr.write_all(&out).await;
+                break 'outer;
+            }
+            if out.len() < MAX_WRITE_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if wr.write_all(&out).await.is_err() {
+            break;
+        }
+        out.clear();
+    }
+    reader.abort();
+    let _ = wr.shutdown().await;
+    sh.stats.clients.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+async fn resolve(p: Pending, sh: &Arc<Shared>, group: usize) -> (Bytes, bool) {
+    match p {
+        Pending::Ready(b) => (b, false),
+        Pending::Close(b) => (b, true),
+        Pending::Forward(f, resp3) => (f.finish(sh, group, resp3).await, false),
+        Pending::Split { kind, parts, nkeys, resp3 } => {
+            (split::merge(sh, group, resp3, kind, parts, nkeys).await, false)
+        }
+    }
+}
+
+/// What to do with one parsed request, decided while its arguments are borrowed from the buffer.
+enum Action {
+    Reply(Bytes, bool),
+    Forward { target: Target, reencoded: Option<Bytes> },
+    Split { kind: router::SplitKind, reqs: Vec<(u16, Bytes, Vec<usize>)>, nkeys: usize },
+}
+
+async fn read_loop(
+    mut rd: OwnedReadHalf,
+    sh: Arc<Shared>,
+    group: usize,
+    tx: mpsc::Sender<Pending>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut client = ClientState { id: sh.next_client_id(), ..Default::default() };
+    let mut parser = RequestParser::new();
+    let limits = Limits::default();
+    let mut buf = BytesMut::with_capacity(16 * 1024);
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        tokio::select! {
+            n = rd.read_buf(&mut buf) => match n {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            },
+            _ = stop.changed() => return,
+        }
+        loop {
+            let n = match parser.parse(&buf, &limits) {
+                Ok(Parsed::Incomplete) => break,
+                Ok(Parsed::Empty(n)) => {
+                    buf.advance(n);
+                    parser.reset();
+                    continue;
+                }
+                Ok(Parsed::Request(n)) => n,
+                Err(e) => {
+                    let _ = tx.send(Pending::Close(error_reply(&e.0))).await;
+                    return;
+                }
+            };
+            let action = {
+                let mut args: SmallVec<[&[u8]; 8]> = SmallVec::new();
+                parser.args(&buf, &mut args);
+                decide(&args, &mut client, &sh, buf[0] != b'*')
+            };
+            parser.reset();
+            let raw = buf.split_to(n).freeze();
+            Stats::inc(&sh.stats.ops);
+            let resp3 = client.resp3;
+            let pending = match action {
+                Action::Reply(b, close) => {
+                    if close {
+                        let _ = tx.send(Pending::Close(b)).await;
+                        return;
+                    }
+                    Pending::Ready(b)
+                }
+                Action::Forward { target, reencoded } => {
+                    let req = reencoded.unwrap_or(raw);
+                    Pending::Forward(Inflight::start(&sh, group, resp3, client.id, req, target).await, resp3)
+                }
+                Action::Split { kind, reqs, nkeys } => {
+                    let mut parts = Vec::with_capacity(reqs.len());
+                    for (slot, req, key_indices) in reqs {
+                        let inflight = Inflight::start(&sh, group, resp3, client.id, req, Target::Slot(slot)).await;
+                        parts.push(Part { inflight, key_indices });
+                    }
+                    Pending::Split { kind, parts, nkeys, resp3 }
+                }
+            };
+            if tx.send(pending).await.is_err() {
+                return;
+            }
+        }
+        if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(16 * 1024);
+        }
+    }
+}
+
+fn decide(args: &[&[u8]], client: &mut ClientState, sh: &Shared, inline: bool) -> Action {
+    let reencode = |args: &[&[u8]]| inline.then(|| split::encode(args));
+    match router::plan(args) {
+        Plan::Error(e) => Action::Reply(error_reply(&e), false),
+        Plan::Local(spec) => {
+            let (b, close) = local::run(spec, args, client, sh);
+            Action::Reply(b, close)
+        }
+        Plan::Slot(s) => Action::Forward { target: Target::Slot(s), reencoded: reencode(args) },
+        Plan::AnyMaster => Action::Forward { target: Target::AnyMaster, reencoded: reencode(args) },
+        Plan::Split(kind, groups) => {
+            // Keys in client order: index of each key position among all key positions.
+            let mut all: Vec<usize> = groups.iter().flat_map(|(_, p)| p.iter().copied()).collect();
+            all.sort_unstable();
+            let nkeys = all.len();
+            let reqs = groups
+                .into_iter()
+                .map(|(slot, positions)| {
+                    let req = split::sub_request(args, kind, &positions);
+                    let idx = positions.iter().map(|p| all.binary_search(p).unwrap_or(0)).collect();
+                    (slot, req, idx)
+                })
+                .collect();
+            Action::Split { kind, reqs, nkeys }
+        }
+    }
+}

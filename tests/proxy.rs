@@ -1,0 +1,336 @@
+//! `slotway proxy` in front of a real Redis 7 cluster and a slotway cluster (3 masters each): an
+//! ordinary non-cluster client must see one Redis. Single-key commands of every type, cross-slot
+//! MGET/MSET/DEL/EXISTS merged, a 10,000-command pipeline answered in order, a live reshard with
+//! no client-visible error, malformed input isolated to its client, and redis-benchmark clean.
+
+mod support;
+
+use slotway::resp::Frame;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use support::cluster::{cli_cluster, run_bounded, Cluster, Kind};
+use support::conn::encode;
+use support::Conn;
+
+macro_rules! both {
+    ($scenario:ident, $redis:ident, $slotway:ident) => {
+        #[test]
+        fn $redis() {
+            assert!(support::redis_available(), "redis-server is not installed: run scripts/test, which installs it");
+            $scenario(Kind::Redis);
+        }
+        #[test]
+        fn $slotway() {
+            $scenario(Kind::Slotway);
+        }
+    };
+}
+
+both!(commands_of_every_type, commands_of_every_type_redis, commands_of_every_type_slotway);
+both!(cross_slot_multi_key, cross_slot_multi_key_redis, cross_slot_multi_key_slotway);
+both!(pipeline_in_order, pipeline_in_order_redis, pipeline_in_order_slotway);
+both!(reshard_under_load, reshard_under_load_redis, reshard_under_load_slotway);
+both!(malformed_input_isolated, malformed_input_isolated_redis, malformed_input_isolated_slotway);
+both!(benchmark_clean, benchmark_clean_redis, benchmark_clean_slotway);
+
+struct Proxy {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proxy {
+    fn start(c: &Cluster) -> Proxy {
+        let port = support::free_port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_slotway"));
+        cmd.args(["proxy", "--listen", &format!("127.0.0.1:{port}"), "--threads", "2"]);
+        for n in &c.nodes {
+            cmd.args(["--seed", &n.addr()]);
+        }
+        let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn proxy");
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            if let Ok(Some(st)) = child.try_wait() {
+                panic!("proxy exited: {st}");
+            }
+            assert!(std::time::Instant::now() < deadline, "proxy did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let p = Proxy { child, port };
+        // Topology loaded: a keyed command works.
+        let mut conn = p.conn();
+        for _ in 0..100 {
+            if conn.cmd(&["SET", "proxy:ready", "1"]) == Frame::Simple("OK".into()) {
+                return p;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("proxy never routed a SET");
+    }
+
+    fn conn(&self) -> Conn {
+        Conn::connect(self.port)
+    }
+}
+
+fn cluster(kind: Kind) -> Cluster {
+    let c = Cluster::create(kind, 3);
+    c.wait_ok(Duration::from_secs(30));
+    c
+}
+
+fn bulk(s: &str) -> Frame {
+    Frame::Bulk(bytes::Bytes::copy_from_slice(s.as_bytes()))
+}
+fn ok() -> Frame {
+    Frame::Simple("OK".into())
+}
+
+fn commands_of_every_type(kind: Kind) {
+    let c = cluster(kind);
+    let p = Proxy::start(&c);
+    let mut k = p.conn();
+    assert_eq!(k.cmd(&["PING"]), Frame::Simple("PONG".into()));
+    assert_eq!(k.cmd(&["ECHO", "hi"]), bulk("hi"));
+    assert_eq!(k.cmd(&["SELECT", "0"]), ok());
+    assert!(matches!(k.cmd(&["SELECT", "1"]), Frame::Error(_)));
+    // Keys spread over all three masters.
+    for i in 0..30 {
+        let key = format!("str:{i}");
+        assert_eq!(k.cmd(&["SET", &key, &i.to_string()]), ok());
+        assert_eq!(k.cmd(&["GET", &key]), bulk(&i.to_string()));
+        assert_eq!(k.cmd(&["INCRBY", &key, "10"]), Frame::Integer(i + 10));
+    }
+    assert_eq!(k.cmd(&["RPUSH", "list", "a", "b", "c"]), Frame::Integer(3));
+    assert_eq!(k.cmd(&["LRANGE", "list", "0", "-1"]), Frame::Array(vec![bulk("a"), bulk("b"), bulk("c")]));
+    assert_eq!(k.cmd(&["HSET", "hash", "f", "v"]), Frame::Integer(1));
+    assert_eq!(k.cmd(&["HGET", "hash", "f"]), bulk("v"));
+    assert_eq!(k.cmd(&["SADD", "set", "x", "y"]), Frame::Integer(2));
+    assert_eq!(k.cmd(&["SCARD", "set"]), Frame::Integer(2));
+    assert_eq!(k.cmd(&["ZADD", "zset", "1", "m"]), Frame::Integer(1));
+    assert_eq!(k.cmd(&["ZSCORE", "zset", "m"]), bulk("1"));
+    assert_eq!(k.cmd(&["EXPIRE", "hash", "100"]), Frame::Integer(1));
+    assert!(matches!(k.cmd(&["TTL", "hash"]), Frame::Integer(t) if t > 90));
+    assert_eq!(k.cmd(&["TYPE", "zset"]), Frame::Simple("zset".into()));
+    let wrong = k.cmd(&["LPUSH", "hash", "x"]);
+    assert!(matches!(&wrong, Frame::Error(e) if e.starts_with(b"WRONGTYPE")), "{wrong:?}");
+    assert_eq!(k.cmd(&["CLIENT", "SETNAME", "me"]), ok());
+    assert_eq!(k.cmd(&["CLIENT", "GETNAME"]), bulk("me"));
+    assert!(matches!(k.cmd(&["CLIENT", "ID"]), Frame::Integer(_)));
+    assert_eq!(k.cmd(&["CONFIG", "GET", "save"]), Frame::Array(vec![bulk("save"), bulk("")]),);
+    let info = k.cmd(&["INFO"]);
+    let text = String::from_utf8_lossy(info.as_bytes().expect("info text")).into_owned();
+    assert!(text.contains("# Proxy") && text.contains("proxy_topology_slots_covered:16384"), "{text}");
+    assert!(matches!(k.cmd(&["HELLO", "3"]), Frame::Map(_)));
+    assert_eq!(k.cmd(&["HGETALL", "hash"]), Frame::Map(vec![(bulk("f"), bulk("v"))]));
+    assert_eq!(k.cmd(&["QUIT"]), ok());
+    assert!(k.is_closed());
+}
+
+fn cross_slot_multi_key(kind: Kind) {
+    let c = cluster(kind);
+    let p = Proxy::start(&c);
+    let mut k = p.conn();
+    let keys: Vec<String> = (0..20).map(|i| format!("mk:{i}")).collect();
+    let mut mset = vec!["MSET".to_string()];
+    for (i, key) in keys.iter().enumerate() {
+        mset.push(key.clone());
+        mset.push(format!("v{i}"));
+    }
+    let args: Vec<&str> = mset.iter().map(|s| s.as_str()).collect();
+    assert_eq!(k.cmd(&args), ok());
+    let mut mget: Vec<&str> = vec!["MGET"];
+    mget.extend(keys.iter().map(|s| s.as_str()));
+    mget.insert(3, "missing:key");
+    let mut want: Vec<Frame> = (0..20).map(|i| bulk(&format!("v{i}"))).collect();
+    want.insert(2, Frame::Null);
+    assert_eq!(k.cmd(&mget), Frame::Array(want));
+    let mut exists = vec!["EXISTS"];
+    exists.extend(keys.iter().map(|s| s.as_str()));
+    exists.push("missing:key");
+    exists.push("mk:0");
+    assert_eq!(k.cmd(&exists), Frame::Integer(21));
+    let mut del = vec!["DEL"];
+    del.extend(keys[..10].iter().map(|s| s.as_str()));
+    del.push("missing:key");
+    assert_eq!(k.cmd(&del), Frame::Integer(10));
+    exists[0] = "EXISTS";
+    assert_eq!(k.cmd(&exists), Frame::Integer(10));
+    assert_eq!(
+        k.cmd(&["MSETNX", "a", "1", "b", "2"]),
+        Frame::Error("CROSSSLOT Keys in request don't hash to the same slot".into())
+    );
+    assert_eq!(k.cmd(&["MSETNX", "{t}a", "1", "{t}b", "2"]), Frame::Integer(1));
+    assert_eq!(
+        k.cmd(&["SUNION", "set:a", "set:b"]),
+        Frame::Error("CROSSSLOT Keys in request don't hash to the same slot".into())
+    );
+}
+
+fn pipeline_in_order(kind: Kind) {
+    let c = cluster(kind);
+    let p = Proxy::start(&c);
+    let mut k = p.conn();
+    let mut out = Vec::new();
+    let mut want = Vec::new();
+    for i in 0..10_000u32 {
+        let key = format!("p:{}", i % 500);
+        match i % 4 {
+            0 => {
+                out.extend(encode(&[b"SET", key.as_bytes(), i.to_string().as_bytes()]));
+                want.push(b"+OK\r\n".to_vec());
+            }
+            1 => {
+                // Answered by the proxy itself, in between forwarded replies.
+                out.extend(encode(&[b"ECHO", i.to_string().as_bytes()]));
+                want.push(format!("${}\r\n{i}\r\n", i.to_string().len()).into_bytes());
+            }
+            2 => {
+                let k2 = format!("p:{}", (i - 2) % 500);
+                out.extend(encode(&[b"GET", k2.as_bytes()]));
+                let v = (i - 2).to_string();
+                want.push(format!("${}\r\n{v}\r\n", v.len()).into_bytes());
+            }
+            _ => {
+                let ck = format!("cnt:{}", i % 97);
+                out.extend(encode(&[b"INCR", ck.as_bytes()]));
+                want.push(format!(":{}\r\n", (i / 97) / 4 + 1).into_bytes());
+            }
+        }
+    }
+    // Counter values depend on how often each counter key came up: compute them exactly.
+    let mut counts = std::collections::HashMap::new();
+    for i in 0..10_000u32 {
+        if i % 4 == 3 {
+            let c = counts.entry(i % 97).or_insert(0u32);
+            *c += 1;
+            want[i as usize] = format!(":{c}\r\n").into_bytes();
+        }
+    }
+    k.send_raw(&out);
+    for (i, w) in want.iter().enumerate() {
+        let got = k.read_reply().expect("reply");
+        assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(w), "reply {i}");
+    }
+}
+
+fn reshard_under_load(kind: Kind) {
+    let c = cluster(kind);
+    let p = Proxy::start(&c);
+    let stop = Arc::new(AtomicBool::new(false));
+    let port = p.port;
+    let writer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut k = Conn::connect(port);
+            let mut n = 0u64;
+            let mut errors = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let key = format!("load:{}", n % 2000);
+                let v = n.to_string();
+                match k.cmd(&["SET", &key, &v]) {
+                    Frame::Simple(s) if s == "OK" => {}
+                    other => errors.push(format!("SET {key}: {other:?}")),
+                }
+                match k.cmd(&["GET", &key]) {
+                    Frame::Bulk(b) if b == v.as_bytes() => {}
+                    other => errors.push(format!("GET {key}: {other:?}")),
+                }
+                n += 1;
+            }
+            (n, errors)
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let (from, to) = (c.node(0).myid(), c.node(1).myid());
+    let out = cli_cluster(
+        "reshard",
+        &[&c.node(0).addr(), "--cluster-from", &from, "--cluster-to", &to, "--cluster-slots", "300", "--cluster-yes"],
+        Duration::from_secs(120),
+    );
+    assert!(out.ok, "reshard failed: {}", out.describe());
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    let (n, errors) = writer.join().expect("writer");
+    assert!(
+        errors.is_empty(),
+        "{} client-visible errors in {n} rounds, first: {:?}",
+        errors.len(),
+        &errors[..errors.len().min(5)]
+    );
+    assert!(n > 100, "only {n} rounds");
+    // The proxy's map follows the reshard (by MOVED at once, by refresh at the latest).
+    let want = format!("addr={},role=Master,slots={}", c.node(0).addr(), 5461 - 300);
+    let mut text = String::new();
+    for _ in 0..100 {
+        let info = p.conn().cmd(&["INFO"]);
+        text = String::from_utf8_lossy(info.as_bytes().expect("info")).into_owned();
+        if text.contains(&want) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("proxy map never showed {want}: {text}");
+}
+
+fn malformed_input_isolated(kind: Kind) {
+    let c = cluster(kind);
+    let p = Proxy::start(&c);
+    let mut good = p.conn();
+    assert_eq!(good.cmd(&["SET", "iso", "1"]), ok());
+    let mut bad = p.conn();
+    bad.send_raw(b"*1\r\n$4\r\nPING\r\n*abc\r\n");
+    assert_eq!(bad.read_reply().expect("pong"), b"+PONG\r\n");
+    assert_eq!(bad.read_reply().expect("error"), b"-ERR Protocol error: invalid multibulk length\r\n");
+    assert!(bad.is_closed());
+    let mut bad2 = p.conn();
+    assert_eq!(bad2.raw(&["NOSUCHCMD", "x"]), b"-ERR unknown command 'NOSUCHCMD', with args beginning with: 'x' \r\n");
+    assert_eq!(bad2.raw(&["GET"]), b"-ERR wrong number of arguments for 'get' command\r\n");
+    assert_eq!(bad2.raw(&["GET", "iso"]), b"$1\r\n1\r\n");
+    assert_eq!(good.cmd(&["GET", "iso"]), bulk("1"));
+    // Inline commands are re-encoded before forwarding.
+    good.send_raw(b"GET iso\r\n");
+    assert_eq!(good.read_reply().expect("inline"), b"$1\r\n1\r\n");
+}
+
+fn benchmark_clean(kind: Kind) {
+    let c = cluster(kind);
+    let p = Proxy::start(&c);
+    let args: Vec<String> = [
+        "-p",
+        &p.port.to_string(),
+        "-P",
+        "16",
+        "-r",
+        "100000",
+        "-t",
+        "set,get,incr,lpush,lpop,mset",
+        "-n",
+        "20000",
+        "-q",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let out = run_bounded("redis-benchmark", &args, Duration::from_secs(180));
+    assert!(out.ok, "{}", out.describe());
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(!all.contains("ERR") && !all.to_lowercase().contains("error"), "{all}");
+    for t in ["SET", "GET", "INCR", "LPUSH", "LPOP", "MSET"] {
+        assert!(all.contains(&format!("{t}: ")) || all.contains(&format!("{t} (")), "{t} missing: {all}");
+    }
+    let info = p.conn().cmd(&["INFO"]);
+    let text = String::from_utf8_lossy(info.as_bytes().expect("info")).into_owned();
+    assert!(text.contains("proxy_backend_errors:0"), "{text}");
+}
