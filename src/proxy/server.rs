@@ -96,27 +96,39 @@ pub fn run(opts: Options) -> Result<(), ProxyError> {
         .enable_all()
         .build()
         .map_err(ProxyError::Runtime)?;
-    rt.block_on(serve(opts, shutdown_signal()))
+    // The handlers are installed before anything else runs: a signal that arrives while the
+    // first topology is being fetched must stop the proxy the graceful way, not kill it.
+    let stop = rt.block_on(async { shutdown_signal() });
+    rt.block_on(serve(opts, stop))
 }
 
-async fn shutdown_signal() {
+/// A future that completes on SIGTERM or SIGINT. The handlers are registered when this is
+/// called, not when the future is first polled.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
+        use tokio::signal::unix::{signal, SignalKind};
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut t), Ok(mut i)) => {
+                    tokio::select! {
+                        _ = t.recv() => {}
+                        _ = i.recv() => {}
+                    }
+                }
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
-        };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
