@@ -98,7 +98,10 @@ pub fn run(opts: Options) -> Result<(), ProxyError> {
         .map_err(ProxyError::Runtime)?;
     // The handlers are installed before anything else runs: a signal that arrives while the
     // first topology is being fetched must stop the proxy the graceful way, not kill it.
-    let stop = rt.block_on(async { shutdown_signal() });
+    let stop = {
+        let _in_runtime = rt.enter();
+        shutdown_signal()
+    };
     rt.block_on(serve(opts, stop))
 }
 
