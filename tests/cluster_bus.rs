@@ -481,21 +481,6 @@ fn bus_conn(port: u16) -> TcpStream {
     s
 }
 
-/// True once the node closed the connection (EOF or reset) within the timeout.
-fn closed_by_peer(s: &mut TcpStream) -> bool {
-    let mut b = [0u8; 65536];
-    loop {
-        match s.read(&mut b) {
-            Ok(0) => return true,
-            Ok(_) => continue,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
-                return false
-            }
-            Err(_) => return true,
-        }
-    }
-}
-
 fn ping_from(sender: [u8; 40], t: u16) -> Vec<u8> {
     let mut h = Header::new(t, sender);
     h.port = 1;
@@ -533,7 +518,7 @@ fn garbage_on_the_bus_port_closes_that_link_only() {
     for (what, bytes) in &cases {
         let mut b = bus_conn(s.port);
         let _ = b.write_all(bytes);
-        assert!(closed_by_peer(&mut b), "{what}: the node should close the link");
+        assert!(support::closed_by_peer(&mut b), "{what}: the node should close the link");
         assert_eq!(client.raw(&["PING"]), b"+PONG\r\n", "{what}: the node must stay up");
     }
 
@@ -572,7 +557,7 @@ fn garbage_on_the_bus_port_closes_that_link_only() {
 
 fn closed_by_peer_quick(s: &mut TcpStream) -> bool {
     s.set_read_timeout(Some(Duration::from_millis(300))).expect("timeout");
-    closed_by_peer(s)
+    support::closed_by_peer(s)
 }
 
 /// One whole bus frame.
@@ -606,6 +591,6 @@ fn a_peer_that_does_not_read_is_cut_off_at_the_send_buffer_limit() {
         written += 1;
     }
     assert!(written > 100, "the node must read for a while first");
-    assert!(closed_by_peer(&mut b), "the link should have been freed");
+    assert!(support::closed_by_peer(&mut b), "the link should have been freed");
     assert_eq!(client.raw(&["PING"]), b"+PONG\r\n");
 }

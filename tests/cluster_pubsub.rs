@@ -7,7 +7,7 @@
 mod support;
 
 use slotway::node::cluster::bus::msg::{self, mtype, Body, Header, Msg};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
 use support::cluster::{Cluster, Kind, Node};
@@ -213,21 +213,6 @@ fn publish_data(channel_len: u32, message_len: u32, bytes: &[u8]) -> Vec<u8> {
     d
 }
 
-/// True once the node closed the connection within the read timeout.
-fn closed_by_peer(s: &mut TcpStream) -> bool {
-    let mut b = [0u8; 4096];
-    loop {
-        match s.read(&mut b) {
-            Ok(0) => return true,
-            Ok(_) => continue,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
-                return false
-            }
-            Err(_) => return true,
-        }
-    }
-}
-
 #[test]
 fn publish_with_bad_lengths_closes_that_link_only() {
     let node = Node::start(Kind::Slotway);
@@ -246,7 +231,7 @@ fn publish_with_bad_lengths_closes_that_link_only() {
     assert!(msg::decode(&good).is_ok());
     let mut b = bus(500);
     b.write_all(&good).expect("write");
-    assert!(!closed_by_peer(&mut b), "a well-formed PUBLISH must not close the link");
+    assert!(!support::closed_by_peer(&mut b), "a well-formed PUBLISH must not close the link");
     drop(b);
 
     let cases: Vec<(&str, Vec<u8>)> = vec![
@@ -261,7 +246,7 @@ fn publish_with_bad_lengths_closes_that_link_only() {
         assert!(msg::decode(frame).is_err(), "{what}: the codec must refuse it");
         let mut b = bus(5000);
         let _ = b.write_all(frame);
-        assert!(closed_by_peer(&mut b), "{what}: the node should close the link");
+        assert!(support::closed_by_peer(&mut b), "{what}: the node should close the link");
         assert_eq!(cmd.raw(&["PING"]), b"+PONG\r\n", "{what}: the node must stay up");
     }
     // Nothing reached the subscriber; local PUBLISH still works.

@@ -9,22 +9,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::cluster::both;
 use support::cluster::{check_is_clean, cli_cluster, run_bounded, Cluster, Kind, NODE_TIMEOUT_MS};
 use support::rng::Rng;
-
-macro_rules! both {
-    ($scenario:ident, $redis:ident, $slotway:ident) => {
-        #[test]
-        fn $redis() {
-            assert!(support::redis_available(), "redis-server is not installed: run scripts/test, which installs it");
-            $scenario(Kind::Redis);
-        }
-        #[test]
-        fn $slotway() {
-            $scenario(Kind::Slotway);
-        }
-    };
-}
 
 both!(create_and_check, create_and_check_redis, create_and_check_slotway);
 both!(reshard_under_writes, reshard_under_writes_redis, reshard_under_writes_slotway);

@@ -12,24 +12,11 @@ use slotway::cluster::topology::{parse_info_epoch, parse_nodes, parse_shards, pa
 use slotway::resp::Frame;
 use std::collections::BTreeSet;
 use std::time::Duration;
+use support::cluster::both;
 use support::cluster::{cli_cluster, Cluster, Kind};
 use support::Conn;
 
 const HOST: &str = "127.0.0.1";
-
-macro_rules! both {
-    ($scenario:ident, $redis:ident, $slotway:ident) => {
-        #[test]
-        fn $redis() {
-            assert!(support::redis_available(), "redis-server is not installed: run scripts/test, which installs it");
-            $scenario(Kind::Redis);
-        }
-        #[test]
-        fn $slotway() {
-            $scenario(Kind::Slotway);
-        }
-    };
-}
 
 both!(
     views_agree_and_follow_a_reshard,

@@ -10,23 +10,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use support::cluster::both;
 use support::cluster::{cli_cluster, run_bounded, Cluster, Kind};
 use support::conn::encode;
 use support::Conn;
-
-macro_rules! both {
-    ($scenario:ident, $redis:ident, $slotway:ident) => {
-        #[test]
-        fn $redis() {
-            assert!(support::redis_available(), "redis-server is not installed: run scripts/test, which installs it");
-            $scenario(Kind::Redis);
-        }
-        #[test]
-        fn $slotway() {
-            $scenario(Kind::Slotway);
-        }
-    };
-}
 
 both!(commands_of_every_type, commands_of_every_type_redis, commands_of_every_type_slotway);
 both!(cross_slot_multi_key, cross_slot_multi_key_redis, cross_slot_multi_key_slotway);

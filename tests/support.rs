@@ -146,3 +146,20 @@ pub mod tempdir {
         }
     }
 }
+
+/// True once the peer closed the connection (EOF or reset) within the stream's read timeout;
+/// anything it sends meanwhile is read and dropped.
+pub fn closed_by_peer(s: &mut std::net::TcpStream) -> bool {
+    use std::io::Read;
+    let mut b = [0u8; 65536];
+    loop {
+        match s.read(&mut b) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                return false
+            }
+            Err(_) => return true,
+        }
+    }
+}

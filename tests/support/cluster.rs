@@ -5,6 +5,28 @@
 //! with the bus port (+10000) free too; a node that still fails to bind is retried on other ports.
 //! Every process is killed when its handle drops; every wait is bounded and panics with what it saw.
 
+/// One scenario, two tests: `both!(scenario, name_redis, name_slotway)` runs `scenario(Kind)` against
+/// a real Redis cluster and against a slotway cluster.
+#[allow(unused_macros)]
+macro_rules! both {
+    ($scenario:ident, $redis:ident, $slotway:ident) => {
+        #[test]
+        fn $redis() {
+            assert!(
+                $crate::support::redis_available(),
+                "redis-server is not installed: run scripts/test, which installs it"
+            );
+            $scenario($crate::support::cluster::Kind::Redis);
+        }
+        #[test]
+        fn $slotway() {
+            $scenario($crate::support::cluster::Kind::Slotway);
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use both;
+
 use super::conn::parse;
 use super::tempdir;
 use slotway::resp::{frame_len, Frame};
