@@ -22,10 +22,14 @@ pub fn encode(args: &[&[u8]]) -> Vec<u8> {
 
 impl Conn {
     pub fn connect(port: u16) -> Conn {
-        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        Conn::try_connect(port).unwrap_or_else(|e| panic!("connect to port {port}: {e}"))
+    }
+
+    pub fn try_connect(port: u16) -> std::io::Result<Conn> {
+        let stream = TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
         stream.set_nodelay(true).ok();
-        Conn { stream, buf: Vec::new() }
+        Ok(Conn { stream, buf: Vec::new() })
     }
 
     /// Writes bytes; a write to a connection the server closed is not an error here (the next

@@ -41,8 +41,11 @@ struct Side {
 
 impl Side {
     fn conn(&mut self, n: usize) -> &mut Conn {
-        let port = self.server.port;
-        self.conns.entry(n).or_insert_with(|| Conn::connect(port))
+        let (port, name) = (self.server.port, self.server.name);
+        // A failure names the server that went away.
+        self.conns.entry(n).or_insert_with(|| {
+            Conn::try_connect(port).unwrap_or_else(|e| panic!("connection {n} to {name} on port {port}: {e}"))
+        })
     }
 }
 
