@@ -56,18 +56,26 @@ pub fn free_port() -> u16 {
     panic!("no fresh free port");
 }
 
-fn wait_for_port(port: u16, child: &mut Child, what: &str) {
+/// Waits until `port` accepts connections while `child` is still running. Err if the child exited:
+/// typically its port was taken between `free_port` and its bind, and the connection that
+/// succeeded went to whoever holds the port (another test's cluster bus, say).
+fn wait_for_port(port: u16, child: &mut Child) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
         if let Ok(Some(st)) = child.try_wait() {
-            panic!("{what} exited early: {st}");
+            return Err(format!("exited early: {st}"));
+        }
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            // A server that failed to bind exits within milliseconds of starting.
+            std::thread::sleep(Duration::from_millis(50));
+            return match child.try_wait() {
+                Ok(Some(st)) => Err(format!("exited early: {st}")),
+                _ => Ok(()),
+            };
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    panic!("{what} did not listen on {port}");
+    Err(format!("did not listen on {port}"))
 }
 
 pub fn redis_available() -> bool {
@@ -76,18 +84,29 @@ pub fn redis_available() -> bool {
 
 /// Debian's redis-server, no persistence, loopback only.
 pub fn redis_server(extra: &[&str]) -> ServerProc {
-    let dir = tempdir::Dir::new("redis");
-    let port = free_port();
-    let mut child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir"])
-        .arg(dir.path())
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("redis-server must be installed (scripts/test installs it)");
-    wait_for_port(port, &mut child, "redis-server");
-    ServerProc { child, port, name: "redis", _dir: Some(dir) }
+    let mut why = String::new();
+    // A few tries: the port `free_port` found may be taken before redis-server binds it.
+    for _ in 0..5 {
+        let dir = tempdir::Dir::new("redis");
+        let port = free_port();
+        let mut child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir"])
+            .arg(dir.path())
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (scripts/test installs it)");
+        match wait_for_port(port, &mut child) {
+            Ok(()) => return ServerProc { child, port, name: "redis", _dir: Some(dir) },
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                why = format!("redis-server on {port}: {e}");
+            }
+        }
+    }
+    panic!("{why}");
 }
 
 /// A slotway node on an OS-chosen port (read from its ready line).
