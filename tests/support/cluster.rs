@@ -153,7 +153,13 @@ impl Node {
             }
             Kind::Slotway => {
                 let mut c = Command::new(env!("CARGO_BIN_EXE_slotway"));
-                c.arg("node").args(common).arg("--dir").arg(self.dir.path()).env("NO_COLOR", "1");
+                // No backtrace in the log: a startup error must show as its one line in `log_tail`.
+                c.arg("node")
+                    .args(common)
+                    .arg("--dir")
+                    .arg(self.dir.path())
+                    .env("NO_COLOR", "1")
+                    .env("RUST_BACKTRACE", "0");
                 c
             }
         };
@@ -166,9 +172,11 @@ impl Node {
             .map_err(|e| format!("spawn {}: {e}", self.kind.name()))?;
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                // The data port may listen before the bus port is bound; a node that cannot bind its
-                // bus port exits, so give it a moment to do so before calling it started.
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+                && TcpStream::connect(("127.0.0.1", self.port + 10000)).is_ok()
+            {
+                // Both ports listen; a node that lost either to someone else exits at once, so
+                // give it a moment to do so before calling it started.
                 std::thread::sleep(Duration::from_millis(50));
                 if let Ok(Some(st)) = child.try_wait() {
                     return Err(format!("exited right after start ({st}): {}", self.log_tail(20)));
