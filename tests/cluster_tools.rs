@@ -273,13 +273,7 @@ fn verify_log(c: &Cluster, log: &WriteLog, masters: &[usize]) {
         &lost[..lost.len().min(10)]
     );
     // No key left behind on a node that no longer owns its slot.
-    let total: i64 = masters
-        .iter()
-        .map(|&i| match c.nodes[i].cmd(&["DBSIZE"]) {
-            Ok(slotway::resp::Frame::Integer(n)) => n,
-            other => panic!("{:?}: DBSIZE on {}: {other:?}", c.kind, c.nodes[i].port),
-        })
-        .sum();
+    let total: i64 = masters.iter().map(|&i| c.nodes[i].dbsize()).sum();
     let present = (log.acked.len() + log.counters.values().filter(|c| c.0 > 0).count()) as i64;
     let at_most = (all_keys.len() + log.counters.len()) as i64;
     assert!(
@@ -387,10 +381,7 @@ fn del_node_after_emptying(kind: Kind) {
     assert_eq!(slots_of(&c, extra), 300, "{kind:?}: extra node slots after the first reshard");
     c.wait_check_clean(0, Duration::from_secs(10), "after filling the extra node");
     let log = load_keys(&c, 1000);
-    let held = match c.node(extra).cmd(&["DBSIZE"]) {
-        Ok(slotway::resp::Frame::Integer(n)) => n,
-        other => panic!("{kind:?}: DBSIZE: {other:?}"),
-    };
+    let held = c.node(extra).dbsize();
     assert!(held > 0, "{kind:?}: no key landed on the extra node");
     reshard(&gone, &id1, "300", "emptying the extra node");
     assert_eq!(slots_of(&c, extra), 0, "{kind:?}: extra node still owns slots after reshard");
@@ -629,18 +620,11 @@ fn client_mixed_workload(kind: Kind) {
         }
     });
     // Slot keys, 16384 of them, plus the model's: the keyspace is exactly what was written.
-    let total: i64 = c
-        .nodes
-        .iter()
-        .map(|n| match n.cmd(&["DBSIZE"]) {
-            Ok(slotway::resp::Frame::Integer(x)) => x,
-            other => panic!("{kind:?}: DBSIZE: {other:?}"),
-        })
-        .sum();
+    let total = c.dbsize_total();
     assert!(total > 16384, "{kind:?}: only {total} keys in the cluster");
     for n in &c.nodes {
-        let r = n.cmd(&["DBSIZE"]).expect("dbsize");
-        assert!(matches!(r, slotway::resp::Frame::Integer(x) if x > 4000), "{kind:?}: node {} holds {r:?}", n.port);
+        let held = n.dbsize();
+        assert!(held > 4000, "{kind:?}: node {} holds {held} keys", n.port);
     }
 }
 
@@ -862,13 +846,6 @@ fn import_from_standalone(kind: Kind) {
             );
         }
     }
-    let total: i64 = c
-        .nodes
-        .iter()
-        .map(|n| match n.cmd(&["DBSIZE"]) {
-            Ok(slotway::resp::Frame::Integer(x)) => x,
-            other => panic!("{kind:?}: DBSIZE: {other:?}"),
-        })
-        .sum();
+    let total = c.dbsize_total();
     assert_eq!(total, 900, "{kind:?}: keys in the cluster after two imports of 450");
 }

@@ -244,6 +244,14 @@ impl Node {
         }
     }
 
+    /// DBSIZE; panics (naming the node) on anything but an integer reply.
+    pub fn dbsize(&self) -> i64 {
+        match self.cmd(&["DBSIZE"]) {
+            Ok(Frame::Integer(n)) => n,
+            other => panic!("{}: DBSIZE on {}: {other:?}", self.kind.name(), self.port),
+        }
+    }
+
     pub fn myid(&self) -> String {
         self.text(&["CLUSTER", "MYID"]).unwrap_or_else(|e| panic!("CLUSTER MYID on {}: {e}", self.port))
     }
@@ -435,6 +443,11 @@ impl Cluster {
         assert!(out.ok, "{kinds:?}: redis-cli --cluster create failed: {}\n{}", out.describe(), cluster.logs());
         cluster.wait_ok(Duration::from_secs(20));
         cluster
+    }
+
+    /// Keys held by all nodes together.
+    pub fn dbsize_total(&self) -> i64 {
+        self.nodes.iter().map(Node::dbsize).sum()
     }
 
     pub fn node(&self, i: usize) -> &Node {
