@@ -108,28 +108,20 @@ fn psubscribe(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
+/// UNSUBSCRIBE [channel ...]: without arguments, every channel, in order; each confirmation
+/// carries the count left after it, as if the channel had been named.
 fn unsubscribe(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let id = ctx.client.id;
-    if args.len() == 1 {
-        let all: Vec<Vec<u8>> = std::mem::take(&mut ctx.client.subs).into_iter().collect();
-        if all.is_empty() {
-            confirm(ctx, b"unsubscribe", None);
-        }
-        // Counts go down one by one, as if each channel were named.
-        let mut left = all.len();
-        for ch in &all {
-            remove_subscriber(&mut ctx.srv.pubsub.channels, ch, id);
-            left -= 1;
-            let count = (left + ctx.client.psubs.len()) as i64;
-            ctx.out.push(3);
-            ctx.out.bulk(b"unsubscribe");
-            ctx.out.bulk(ch);
-            ctx.out.int(count);
-        }
-        return Ok(());
+    let names: Vec<Vec<u8>> = if args.len() == 1 {
+        ctx.client.subs.iter().cloned().collect()
+    } else {
+        args[1..].iter().map(|a| a.to_vec()).collect()
+    };
+    if names.is_empty() {
+        confirm(ctx, b"unsubscribe", None);
     }
-    for &ch in &args[1..] {
-        if ctx.client.subs.remove(ch) {
+    for ch in &names {
+        if ctx.client.subs.remove(ch.as_slice()) {
             remove_subscriber(&mut ctx.srv.pubsub.channels, ch, id);
         }
         confirm(ctx, b"unsubscribe", Some(ch));
@@ -137,28 +129,20 @@ fn unsubscribe(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
+/// PUNSUBSCRIBE [pattern ...], like UNSUBSCRIBE; without arguments in subscription order.
 fn punsubscribe(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let id = ctx.client.id;
-    if args.len() == 1 {
-        let all: Vec<Vec<u8>> = std::mem::take(&mut ctx.client.psubs).into_iter().collect();
-        if all.is_empty() {
-            confirm(ctx, b"punsubscribe", None);
-        }
-        let mut left = all.len();
-        for pat in &all {
-            remove_subscriber(&mut ctx.srv.pubsub.patterns, pat, id);
-            left -= 1;
-            let count = (left + ctx.client.subs.len()) as i64;
-            ctx.out.push(3);
-            ctx.out.bulk(b"punsubscribe");
-            ctx.out.bulk(pat);
-            ctx.out.int(count);
-        }
-        return Ok(());
+    let names: Vec<Vec<u8>> = if args.len() == 1 {
+        ctx.client.psubs.iter().cloned().collect()
+    } else {
+        args[1..].iter().map(|a| a.to_vec()).collect()
+    };
+    if names.is_empty() {
+        confirm(ctx, b"punsubscribe", None);
     }
-    for &pat in &args[1..] {
+    for pat in &names {
         // shift_remove keeps the remaining patterns in subscription order.
-        if ctx.client.psubs.shift_remove(pat) {
+        if ctx.client.psubs.shift_remove(pat.as_slice()) {
             remove_subscriber(&mut ctx.srv.pubsub.patterns, pat, id);
         }
         confirm(ctx, b"punsubscribe", Some(pat));
