@@ -6,13 +6,13 @@
 mod support;
 
 use slotway::resp::Frame;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use support::cluster::both;
 use support::cluster::{cli_cluster, run_bounded, Cluster, Kind};
 use support::conn::encode;
+use support::proxy::Proxy;
 use support::Conn;
 
 both!(commands_of_every_type, commands_of_every_type_redis, commands_of_every_type_slotway);
@@ -21,55 +21,6 @@ both!(pipeline_in_order, pipeline_in_order_redis, pipeline_in_order_slotway);
 both!(reshard_under_load, reshard_under_load_redis, reshard_under_load_slotway);
 both!(malformed_input_isolated, malformed_input_isolated_redis, malformed_input_isolated_slotway);
 both!(benchmark_clean, benchmark_clean_redis, benchmark_clean_slotway);
-
-struct Proxy {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Proxy {
-    fn start(c: &Cluster) -> Proxy {
-        let port = support::free_port();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_slotway"));
-        cmd.args(["proxy", "--listen", &format!("127.0.0.1:{port}"), "--threads", "2"]);
-        for n in &c.nodes {
-            cmd.args(["--seed", &n.addr()]);
-        }
-        let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn proxy");
-        let deadline = std::time::Instant::now() + Duration::from_secs(15);
-        loop {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            if let Ok(Some(st)) = child.try_wait() {
-                panic!("proxy exited: {st}");
-            }
-            assert!(std::time::Instant::now() < deadline, "proxy did not listen");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let p = Proxy { child, port };
-        // Topology loaded: a keyed command works.
-        let mut conn = p.conn();
-        for _ in 0..100 {
-            if conn.cmd(&["SET", "proxy:ready", "1"]) == Frame::Simple("OK".into()) {
-                return p;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("proxy never routed a SET");
-    }
-
-    fn conn(&self) -> Conn {
-        Conn::connect(self.port)
-    }
-}
 
 fn cluster(kind: Kind) -> Cluster {
     let c = Cluster::create(kind, 3);

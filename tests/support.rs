@@ -5,6 +5,7 @@
 pub mod cluster;
 pub mod conn;
 pub mod corpus;
+pub mod proxy;
 pub mod rng;
 
 use std::io::{BufRead, BufReader};

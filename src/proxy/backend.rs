@@ -9,6 +9,7 @@
 //! a [`BackendError`] and reconnects on the next request, so a handle never goes stale.
 
 use crate::cluster::topology::Addr;
+use crate::proxy::server::ConnKey;
 use crate::proxy::Options;
 use crate::resp::frame_len;
 use bytes::{Bytes, BytesMut};
@@ -23,7 +24,6 @@ use tokio::sync::{mpsc, oneshot};
 /// Largest batch written in one syscall; more queued requests go in the next write.
 const MAX_BATCH_BYTES: usize = 256 * 1024;
 const ASKING: &[u8] = b"*1\r\n$6\r\nASKING\r\n";
-const HELLO3: &[u8] = b"*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BackendError {
@@ -60,8 +60,10 @@ pub struct NodeConns {
 }
 
 impl NodeConns {
-    pub fn spawn(addr: Addr, opts: &Options, resp3: bool) -> Arc<NodeConns> {
+    pub fn spawn(key: &ConnKey, opts: &Options) -> Arc<NodeConns> {
+        let addr = key.addr.clone();
         let state = Arc::new(NodeState::default());
+        let prelude = Prelude::new(key, opts);
         let conns = (0..opts.conns_per_node.max(1))
             .map(|_| {
                 let (tx, rx) = mpsc::channel(opts.max_inflight_per_conn.max(1));
@@ -70,7 +72,7 @@ impl NodeConns {
                     rx,
                     max_inflight: opts.max_inflight_per_conn.max(1),
                     connect_timeout: opts.connect_timeout,
-                    resp3,
+                    prelude: prelude.clone(),
                     state: state.clone(),
                 };
                 tokio::spawn(task.run());
@@ -95,8 +97,45 @@ impl NodeConns {
 
 enum Waiter {
     Client(oneshot::Sender<ReplyResult>),
-    /// The reply of an ASKING or HELLO the proxy added.
+    /// The reply of an ASKING the proxy added.
     Discard,
+    /// The reply of a prelude command: an error reply breaks the connection (wrong backend
+    /// password, say), naming the command.
+    Prelude(&'static str),
+}
+
+/// Commands written first on every new connection, setting the state its [`ConnKey`] promises:
+/// AUTH with the backend credentials, HELLO 3, READONLY.
+#[derive(Clone, Default)]
+struct Prelude {
+    bytes: Bytes,
+    names: Vec<&'static str>,
+}
+
+impl Prelude {
+    fn new(key: &ConnKey, opts: &Options) -> Prelude {
+        let mut p = Prelude::default();
+        let mut out = BytesMut::new();
+        if let Some(pass) = &opts.backend_password {
+            let mut args: Vec<&[u8]> = vec![b"AUTH"];
+            if let Some(user) = &opts.backend_user {
+                args.push(user.as_bytes());
+            }
+            args.push(pass.as_bytes());
+            out.extend_from_slice(&crate::proxy::split::encode(&args));
+            p.names.push("AUTH");
+        }
+        if key.resp3 {
+            out.extend_from_slice(&crate::proxy::split::encode(&[b"HELLO", b"3"]));
+            p.names.push("HELLO 3");
+        }
+        if key.readonly {
+            out.extend_from_slice(&crate::proxy::split::encode(&[b"READONLY"]));
+            p.names.push("READONLY");
+        }
+        p.bytes = out.freeze();
+        p
+    }
 }
 
 struct ConnTask {
@@ -104,7 +143,7 @@ struct ConnTask {
     rx: mpsc::Receiver<Request>,
     max_inflight: usize,
     connect_timeout: Duration,
-    resp3: bool,
+    prelude: Prelude,
     state: Arc<NodeState>,
 }
 
@@ -157,10 +196,8 @@ impl ConnTask {
         let (mut rd, mut wr) = stream.into_split();
         let mut out = BytesMut::with_capacity(16 * 1024);
         let mut rbuf = BytesMut::with_capacity(16 * 1024);
-        if self.resp3 {
-            out.extend_from_slice(HELLO3);
-            inflight.push_back(Waiter::Discard);
-        }
+        out.extend_from_slice(&self.prelude.bytes);
+        inflight.extend(self.prelude.names.iter().map(|n| Waiter::Prelude(n)));
         let mut pending = Some(first);
         let mut closed = false;
         loop {
@@ -205,6 +242,11 @@ impl ConnTask {
                                         let _ = tx.send(Ok(reply));
                                     }
                                     Some(Waiter::Discard) => {}
+                                    Some(Waiter::Prelude(cmd)) if reply.first() == Some(&b'-') => {
+                                        let text = String::from_utf8_lossy(&reply[1..]);
+                                        return Some(format!("{} refused {cmd}: {}", self.addr, text.trim_end()));
+                                    }
+                                    Some(Waiter::Prelude(_)) => {}
                                     None => return Some(format!("{} sent a reply nobody asked for", self.addr)),
                                 }
                             }

@@ -7,7 +7,7 @@ use crate::proxy::backend::NodeConns;
 use crate::proxy::{refresh, session, Options, ProxyError, Stats};
 use arc_swap::ArcSwap;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
@@ -26,12 +26,22 @@ pub struct Shared {
     pub refresh: Notify,
     pub groups: Vec<Group>,
     next_client: AtomicU64,
+    next_group: AtomicUsize,
 }
 
-/// One worker group's backend connections, by (node, RESP3).
+/// One worker group's backend connections, by node and connection kind.
 #[derive(Default)]
 pub struct Group {
-    conns: Mutex<HashMap<(Addr, bool), Arc<NodeConns>>>,
+    conns: Mutex<HashMap<ConnKey, Arc<NodeConns>>>,
+}
+
+/// Connections differ in the state their prelude set up: RESP3 replies (`HELLO 3`) and replica
+/// reads (`READONLY`). A request only goes on a connection whose state matches its client's.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ConnKey {
+    pub addr: Addr,
+    pub resp3: bool,
+    pub readonly: bool,
 }
 
 impl Shared {
@@ -44,14 +54,24 @@ impl Shared {
             refresh: Notify::new(),
             groups,
             next_client: AtomicU64::new(1),
+            next_group: AtomicUsize::new(0),
         }
     }
 
     /// The connections of `group` to `addr`, opened on first use.
     pub fn conns(&self, group: usize, addr: &Addr, resp3: bool) -> Arc<NodeConns> {
+        self.conns_of(group, ConnKey { addr: addr.clone(), resp3, readonly: false })
+    }
+
+    pub fn conns_of(&self, group: usize, key: ConnKey) -> Arc<NodeConns> {
         let g = &self.groups[group % self.groups.len()];
         let mut map = g.conns.lock().unwrap_or_else(|e| e.into_inner());
-        map.entry((addr.clone(), resp3)).or_insert_with(|| NodeConns::spawn(addr.clone(), &self.opts, resp3)).clone()
+        if let Some(c) = map.get(&key) {
+            return c.clone();
+        }
+        let c = NodeConns::spawn(&key, &self.opts);
+        map.insert(key, c.clone());
+        c
     }
 
     /// Every node this proxy has connections to, with the group-summed state, for INFO.
@@ -59,8 +79,8 @@ impl Shared {
         let mut out: std::collections::BTreeMap<Addr, (bool, u64, u64)> = Default::default();
         for g in &self.groups {
             let map = g.conns.lock().unwrap_or_else(|e| e.into_inner());
-            for ((addr, _), c) in map.iter() {
-                let e = out.entry(addr.clone()).or_default();
+            for (key, c) in map.iter() {
+                let e = out.entry(key.addr.clone()).or_default();
                 e.0 |= c.state.connected.load(Ordering::Relaxed);
                 e.1 += c.state.inflight.load(Ordering::Relaxed);
                 e.2 += c.state.errors.load(Ordering::Relaxed);
@@ -135,11 +155,74 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
+/// One bound listener.
+enum Listener {
+    Tcp(TcpListener),
+    #[cfg(unix)]
+    Unix(tokio::net::UnixListener, std::path::PathBuf),
+}
+
+impl Listener {
+    /// `unix:/path` binds a unix socket (a stale socket file left by a killed proxy is replaced,
+    /// as Redis does with `unixsocket`); anything else is a TCP `host:port`.
+    async fn bind(spec: &str) -> Result<Listener, ProxyError> {
+        let err = |source| ProxyError::Listen { addr: spec.to_string(), source };
+        #[cfg(unix)]
+        if let Some(path) = spec.strip_prefix("unix:") {
+            let path = std::path::PathBuf::from(path);
+            let _ = std::fs::remove_file(&path);
+            let l = tokio::net::UnixListener::bind(&path).map_err(err)?;
+            return Ok(Listener::Unix(l, path));
+        }
+        TcpListener::bind(spec).await.map(Listener::Tcp).map_err(err)
+    }
+
+    /// Accepts clients until `stop` turns true; each session gets the next worker group.
+    async fn accept_loop(self, sh: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+        let sessions_stop = stop.clone();
+        loop {
+            let accepted = tokio::select! {
+                _ = stop.changed() => break,
+                r = self.accept(&sh, &sessions_stop) => r,
+            };
+            if let Err(e) = accepted {
+                // Out of descriptors and the like: wait a little instead of spinning.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        #[cfg(unix)]
+        if let Listener::Unix(_, path) = &self {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
+    async fn accept(&self, sh: &Arc<Shared>, stop: &watch::Receiver<bool>) -> std::io::Result<()> {
+        let group = sh.next_group.fetch_add(1, Ordering::Relaxed) % sh.groups.len();
+        match self {
+            Listener::Tcp(l) => {
+                let (sock, _) = l.accept().await?;
+                let _ = sock.set_nodelay(true);
+                let (rd, wr) = sock.into_split();
+                tokio::spawn(session::handle(rd, wr, sh.clone(), group, stop.clone()));
+            }
+            #[cfg(unix)]
+            Listener::Unix(l, _) => {
+                let (sock, _) = l.accept().await?;
+                let (rd, wr) = sock.into_split();
+                tokio::spawn(session::handle(rd, wr, sh.clone(), group, stop.clone()));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The proxy on the current runtime, until `stop` completes.
 pub async fn serve(opts: Options, stop: impl std::future::Future<Output = ()>) -> Result<(), ProxyError> {
-    let listen = opts.listen.clone();
-    let listener =
-        TcpListener::bind(&listen).await.map_err(|source| ProxyError::Listen { addr: listen.clone(), source })?;
+    let mut listeners = Vec::new();
+    for spec in &opts.listen {
+        listeners.push(Listener::bind(spec).await?);
+    }
     let sh = Arc::new(Shared::new(opts));
     // A first view before taking clients; a proxy whose cluster is not up yet still starts and
     // keeps trying (a sidecar may start before its cluster), answering CLUSTERDOWN meanwhile.
@@ -155,30 +238,16 @@ pub async fn serve(opts: Options, stop: impl std::future::Future<Output = ()>) -
         }
     }
     let refresher = tokio::spawn(refresh::run(sh.clone()));
-    tracing::info!(listen = %listen, "slotway proxy ready");
     let (stop_tx, stop_rx) = watch::channel(false);
-    tokio::pin!(stop);
-    let mut next_group = 0usize;
-    loop {
-        tokio::select! {
-            _ = &mut stop => break,
-            r = listener.accept() => match r {
-                Ok((sock, _)) => {
-                    let group = next_group % sh.groups.len();
-                    next_group = next_group.wrapping_add(1);
-                    tokio::spawn(session::handle(sock, sh.clone(), group, stop_rx.clone()));
-                }
-                Err(e) => {
-                    // Out of descriptors and the like: wait a little instead of spinning.
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-        }
-    }
-    drop(listener);
+    let accepting: Vec<_> =
+        listeners.into_iter().map(|l| tokio::spawn(l.accept_loop(sh.clone(), stop_rx.clone()))).collect();
+    tracing::info!(listen = ?sh.opts.listen, "slotway proxy ready");
+    stop.await;
     tracing::info!("shutting down: draining clients");
     let _ = stop_tx.send(true);
+    for a in accepting {
+        let _ = a.await;
+    }
     let deadline = Instant::now() + DRAIN;
     while Stats::get(&sh.stats.clients) > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;

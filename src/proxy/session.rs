@@ -14,9 +14,7 @@ use crate::resp::{Limits, Parsed, RequestParser};
 use bytes::{Buf, Bytes, BytesMut};
 use smallvec::SmallVec;
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedReadHalf;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 
 /// Replies gathered before one write to the client.
@@ -35,11 +33,14 @@ enum Pending {
     },
 }
 
-pub async fn handle(sock: TcpStream, sh: Arc<Shared>, group: usize, stop: watch::Receiver<bool>) {
+/// Serves one client (TCP or unix socket halves) until it leaves or the proxy stops.
+pub async fn handle<R, W>(rd: R, mut wr: W, sh: Arc<Shared>, group: usize, stop: watch::Receiver<bool>)
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin,
+{
     Stats::inc(&sh.stats.clients);
     Stats::inc(&sh.stats.total_clients);
-    let _ = sock.set_nodelay(true);
-    let (rd, mut wr) = sock.into_split();
     let (tx, mut rx) = mpsc::channel::<Pending>(sh.opts.max_inflight_per_client.max(1));
     let reader = tokio::spawn(read_loop(rd, sh.clone(), group, tx, stop));
     let mut out = BytesMut::with_capacity(16 * 1024);
@@ -84,8 +85,8 @@ enum Action {
     Split { kind: router::SplitKind, reqs: Vec<(u16, Bytes, Vec<usize>)>, nkeys: usize },
 }
 
-async fn read_loop(
-    mut rd: OwnedReadHalf,
+async fn read_loop<R: AsyncRead + Unpin>(
+    mut rd: R,
     sh: Arc<Shared>,
     group: usize,
     tx: mpsc::Sender<Pending>,
