@@ -44,15 +44,21 @@ enum Cmd {
     /// see one Redis; requests are routed by slot to the cluster found from the `--seed` nodes.
     /// Works in front of a Redis 7 cluster or a slotway cluster.
     Proxy {
-        /// Address to accept clients on.
-        #[arg(long, default_value = "127.0.0.1:6380")]
-        listen: String,
+        /// Address to accept clients on: host:port, or unix:/path for a unix socket; repeat for more.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:6380")]
+        listen: Vec<String>,
         /// A cluster node to discover the topology from (host:port); repeat for more.
         #[arg(long = "seed", required = true, value_name = "HOST:PORT")]
         seeds: Vec<String>,
         /// Worker threads (each with its own backend connections); default: the CPU count.
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
         threads: Option<u16>,
+        /// Where reads go: master, prefer-replica, replica or round-robin.
+        #[arg(long, value_name = "POLICY", value_parser = clap::builder::PossibleValuesParser::new(slotway::proxy::ReadFrom::NAMES))]
+        read_from: Option<String>,
+        /// HTTP address serving /metrics (Prometheus) and /healthz.
+        #[arg(long, value_name = "HOST:PORT")]
+        admin: Option<String>,
     },
 }
 
@@ -78,7 +84,7 @@ fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         }
-        Cmd::Proxy { listen, seeds, threads } => {
+        Cmd::Proxy { listen, seeds, threads, read_from, admin } => {
             init_logging("notice", "")?;
             let mut addrs = Vec::new();
             for s in &seeds {
@@ -90,10 +96,13 @@ fn main() -> anyhow::Result<()> {
                     }
                 }
             }
-            let threads = threads
-                .map(usize::from)
-                .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-            let opts = slotway::proxy::Options::new(listen, addrs, threads);
+            let mut opts = slotway::proxy::Options { listen, seeds: addrs, admin, ..Default::default() };
+            if let Some(t) = threads {
+                opts.threads = t.into();
+            }
+            if let Some(r) = read_from.as_deref().and_then(slotway::proxy::ReadFrom::parse) {
+                opts.read_from = r;
+            }
             if let Err(e) = slotway::proxy::run(opts) {
                 eprintln!("slotway proxy: {e}");
                 std::process::exit(1);
