@@ -4,6 +4,7 @@
 
 use crate::cluster::topology::{Addr, Topology};
 use crate::proxy::backend::NodeConns;
+use crate::proxy::local::Peer;
 use crate::proxy::{refresh, session, Options, ProxyError, Stats};
 use arc_swap::ArcSwap;
 use std::collections::HashMap;
@@ -126,8 +127,8 @@ pub fn run(opts: Options) -> Result<(), ProxyError> {
 }
 
 /// A future that completes on SIGTERM or SIGINT. The handlers are registered when this is
-/// called, not when the future is first polled.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+/// called (inside a runtime), not when the future is first polled.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -203,14 +204,16 @@ impl Listener {
             Listener::Tcp(l) => {
                 let (sock, _) = l.accept().await?;
                 let _ = sock.set_nodelay(true);
+                let peer = Peer::tcp(&sock);
                 let (rd, wr) = sock.into_split();
-                tokio::spawn(session::handle(rd, wr, sh.clone(), group, stop.clone()));
+                tokio::spawn(session::handle(rd, wr, peer, sh.clone(), group, stop.clone()));
             }
             #[cfg(unix)]
-            Listener::Unix(l, _) => {
+            Listener::Unix(l, path) => {
                 let (sock, _) = l.accept().await?;
+                let peer = Peer::unix(&sock, path);
                 let (rd, wr) = sock.into_split();
-                tokio::spawn(session::handle(rd, wr, sh.clone(), group, stop.clone()));
+                tokio::spawn(session::handle(rd, wr, peer, sh.clone(), group, stop.clone()));
             }
         }
         Ok(())
