@@ -480,7 +480,7 @@ fn startup(
     Ok(())
 }
 
-/// The proxy in front of the local cluster: its own thread and multi-threaded runtime, stopped
+/// The proxy in front of the local cluster: its own threads and runtimes, stopped
 /// by the process's SIGINT/SIGTERM like every node, or by [`ProxyThread::stop`].
 struct ProxyThread {
     port: u16,
@@ -495,12 +495,8 @@ impl ProxyThread {
     fn spawn(port: u16, node_ports: &[u16]) -> Result<ProxyThread, UpError> {
         let seeds = node_ports.iter().map(|&p| crate::cluster::Addr::new(HOST, p)).collect();
         let opts = crate::proxy::Options::new(format!("{HOST}:{port}"), seeds, PROXY_THREADS);
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(PROXY_THREADS)
-            .thread_name("proxy-worker")
-            .enable_all()
-            .build()
-            .map_err(UpError::Thread)?;
+        // The proxy's control plane; `serve` starts its PROXY_THREADS worker threads itself.
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(UpError::Thread)?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         // Built inside the runtime so the signal handlers are in place before the thread runs.
         let signal = {
