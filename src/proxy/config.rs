@@ -665,8 +665,7 @@ mod tests {
     #[test]
     fn minimal_file_keeps_every_default() {
         let o = parse("seeds: [\"10.0.0.1:7000\"]\n").expect("parse");
-        let mut want = Options::default();
-        want.seeds = vec![Addr::new("10.0.0.1", 7000)];
+        let want = Options { seeds: vec![Addr::new("10.0.0.1", 7000)], ..Options::default() };
         assert_eq!(shape(&o), shape(&want));
         assert_eq!(shape(&parse("").expect("empty")), shape(&Options::default()));
         assert_eq!(shape(&parse("# only a comment\n").expect("comments")), shape(&Options::default()));

@@ -4,6 +4,7 @@
 //! channel (per-client backpressure). The writer takes them in order, waits for each reply (doing
 //! any redirects), and writes everything that is ready in one write.
 
+use crate::errors;
 use crate::proxy::local::{self, ClientState};
 use crate::proxy::redirect::{error_reply, Inflight, Target};
 use crate::proxy::router::{self, Plan};
@@ -92,9 +93,9 @@ async fn read_loop<R: AsyncRead + Unpin>(
     tx: mpsc::Sender<Pending>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut client = ClientState { id: sh.next_client_id(), ..Default::default() };
+    let mut client =
+        ClientState { id: sh.next_client_id(), authenticated: sh.opts.users.is_empty(), ..Default::default() };
     let mut parser = RequestParser::new();
-    let limits = Limits::default();
     let mut buf = BytesMut::with_capacity(16 * 1024);
     loop {
         if *stop.borrow() {
@@ -108,6 +109,8 @@ async fn read_loop<R: AsyncRead + Unpin>(
             _ = stop.changed() => return,
         }
         loop {
+            // Until AUTH, Redis's small header caps apply (a stranger cannot make us buffer much).
+            let limits = Limits { unauthenticated: !client.authenticated, ..Limits::default() };
             let n = match parser.parse(&buf, &limits) {
                 Ok(Parsed::Incomplete) => break,
                 Ok(Parsed::Empty(n)) => {
@@ -163,6 +166,9 @@ async fn read_loop<R: AsyncRead + Unpin>(
 
 fn decide(args: &[&[u8]], client: &mut ClientState, sh: &Shared, inline: bool) -> Action {
     let reencode = |args: &[&[u8]]| inline.then(|| split::encode(args));
+    if !client.authenticated && router::refused_before_auth(args) {
+        return Action::Reply(error_reply(errors::NOAUTH), false);
+    }
     match router::plan(args) {
         Plan::Error(e) => Action::Reply(error_reply(&e), false),
         Plan::Local(spec) => {
