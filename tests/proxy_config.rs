@@ -343,4 +343,28 @@ fn auth_through_proxy(kind: Kind) {
     let mut del = vec!["DEL"];
     del.extend(keys.iter().map(String::as_str));
     assert_eq!(one(&mut d, &del), b":40\r\n", "a cross-slot DEL, split over the masters");
+
+    // A wrong backend password is a clear error in the proxy's log, naming the node.
+    let bad = write(dir.path(), "bad-backend.yaml", &text.replace(NODE_PW, "not-the-node-password"));
+    let log_path = dir.path().join("bad-backend.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let port2 = support::free_port();
+    let listen2 = format!("127.0.0.1:{port2}");
+    let child = Command::new(env!("CARGO_BIN_EXE_slotway"))
+        .args(["proxy", "-c", &bad.display().to_string(), "--listen", &listen2])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn proxy");
+    let _p2 = Proxy { child, port: port2 };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if text.contains("AUTH refused: WRONGPASS") && c.nodes.iter().any(|n| text.contains(&n.addr())) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no AUTH error naming a node in the proxy's log: {text}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
