@@ -251,3 +251,11 @@ pub fn proxy_bad_part_reply(node: &str) -> String {
     format!("ERR slotway proxy: unexpected reply from {node} to a split command")
 }
 pub const PROXY_PROTOCOL_VERSION: &str = "ERR Protocol version is not an integer or out of range";
+
+// --- proxy config ---
+/// HELLO from a client that has not authenticated and gave no AUTH option (Redis 7.0.15's text).
+pub const NOAUTH_HELLO: &str = "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time";
+/// An option HELLO does not know, or one missing its arguments (Redis 7.0.15's text).
+pub fn hello_syntax(opt: &[u8]) -> String {
+    format!("ERR Syntax error in HELLO option '{}'", lossy(opt, 128))
+}

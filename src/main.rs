@@ -47,19 +47,25 @@ enum Cmd {
         no_proxy: bool,
     },
     /// Run the cluster proxy: clients that know nothing about clusters connect to `--listen` and
-    /// see one Redis; requests are routed by slot to the cluster found from the `--seed` nodes.
-    /// Works in front of a Redis 7 cluster or a slotway cluster.
+    /// see one Redis; requests are routed by slot to the cluster found from the seed nodes.
+    /// Works in front of a Redis 7 cluster or a slotway cluster. Settings come from `-c FILE`
+    /// (every key is documented in config/proxy.yaml); the flags below override the file.
     Proxy {
-        /// Address to accept clients on: host:port, or unix:/path for a unix socket; repeat for more.
-        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:6380")]
+        /// YAML configuration file (see config/proxy.yaml); flags given here win over it.
+        #[arg(short = 'c', long, value_name = "FILE")]
+        config: Option<std::path::PathBuf>,
+        /// Address to accept clients on: host:port, or unix:/path for a unix socket; repeat for
+        /// more. Replaces the file's `listen` list. Default: 127.0.0.1:6380.
+        #[arg(long, value_name = "ADDR")]
         listen: Vec<String>,
-        /// A cluster node to discover the topology from (host:port); repeat for more.
-        #[arg(long = "seed", required = true, value_name = "HOST:PORT")]
+        /// A cluster node to discover the topology from (host:port); repeat for more. Replaces the
+        /// file's `seeds` list. Seeds are required, from the file or from here.
+        #[arg(long = "seed", value_name = "HOST:PORT")]
         seeds: Vec<String>,
         /// Worker threads (each with its own backend connections); default: the CPU count.
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
         threads: Option<u16>,
-        /// Where reads go: master, prefer-replica, replica or round-robin.
+        /// Where reads go: master, prefer-replica, replica or round-robin (default: master).
         #[arg(long, value_name = "POLICY", value_parser = clap::builder::PossibleValuesParser::new(slotway::proxy::ReadFrom::NAMES))]
         read_from: Option<String>,
         /// HTTP address serving /metrics (Prometheus) and /healthz.
@@ -91,25 +97,23 @@ fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         }
-        Cmd::Proxy { listen, seeds, threads, read_from, admin } => {
-            init_logging("notice", "")?;
-            let mut addrs = Vec::new();
-            for s in &seeds {
-                match slotway::cluster::Addr::parse(s) {
-                    Some(a) => addrs.push(a),
-                    None => {
-                        eprintln!("slotway proxy: --seed {s}: expected host:port");
-                        std::process::exit(1);
-                    }
+        Cmd::Proxy { config, listen, seeds, threads, read_from, admin } => {
+            let flags = slotway::proxy::config::Flags {
+                config,
+                listen,
+                seeds,
+                threads: threads.map(usize::from),
+                read_from,
+                admin,
+            };
+            let opts = match slotway::proxy::config::load(&flags) {
+                Ok(o) => o,
+                Err(e) => {
+                    eprintln!("slotway proxy: {e}");
+                    std::process::exit(1);
                 }
-            }
-            let mut opts = slotway::proxy::Options { listen, seeds: addrs, admin, ..Default::default() };
-            if let Some(t) = threads {
-                opts.threads = t.into();
-            }
-            if let Some(r) = read_from.as_deref().and_then(slotway::proxy::ReadFrom::parse) {
-                opts.read_from = r;
-            }
+            };
+            init_logging("notice", "")?;
             if let Err(e) = slotway::proxy::run(opts) {
                 eprintln!("slotway proxy: {e}");
                 std::process::exit(1);

@@ -10,8 +10,10 @@
 //! - [`redirect`] MOVED / ASK / TRYAGAIN / CLUSTERDOWN handling and the bounded retry loop
 //! - [`refresh`]  topology discovery and refresh (ArcSwap snapshot)
 //! - [`local`]    commands the proxy answers itself
+//! - [`config`]   the YAML config file and the flags over it
 
 pub mod backend;
+pub mod config;
 pub mod local;
 pub mod redirect;
 pub mod refresh;

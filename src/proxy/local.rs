@@ -5,7 +5,7 @@
 use crate::command::{self, CommandSpec};
 use crate::errors;
 use crate::proxy::server::Shared;
-use crate::proxy::Stats;
+use crate::proxy::{Stats, User};
 use crate::resp::{request::parse_i64, Reply};
 use bytes::Bytes;
 
@@ -56,6 +56,11 @@ pub struct ClientState {
     pub peer: Peer,
     pub created: std::time::Instant,
     pub last_interaction: std::time::Instant,
+    /// Whether commands other than AUTH/HELLO/QUIT/RESET may run: from the start when no users
+    /// are configured, else after a successful AUTH or HELLO AUTH.
+    pub authenticated: bool,
+    /// The user the client is logged in as (CLIENT INFO's `user=`).
+    pub user: String,
     pub name: Option<Vec<u8>>,
     pub resp3: bool,
     pub lib_name: Option<Vec<u8>>,
@@ -63,13 +68,16 @@ pub struct ClientState {
 }
 
 impl ClientState {
-    pub fn new(id: u64, peer: Peer) -> ClientState {
+    /// `authenticated` from the start when the proxy has no users (like Redis without requirepass).
+    pub fn new(id: u64, peer: Peer, authenticated: bool) -> ClientState {
         let now = std::time::Instant::now();
         ClientState {
             id,
             peer,
             created: now,
             last_interaction: now,
+            authenticated,
+            user: "default".into(),
             name: None,
             resp3: false,
             lib_name: None,
@@ -83,7 +91,7 @@ impl ClientState {
         let now = std::time::Instant::now();
         let name = self.name.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem=0 tot-mem=1024 events=r cmd=client|info user=default redir=-1 resp={}\n",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem=0 tot-mem=1024 events=r cmd=client|info user={} redir=-1 resp={}\n",
             self.id,
             self.peer.addr,
             self.peer.laddr,
@@ -91,6 +99,7 @@ impl ClientState {
             name,
             now.duration_since(self.created).as_secs(),
             now.duration_since(self.last_interaction).as_secs(),
+            self.user,
             if self.resp3 { 3 } else { 2 },
         )
     }
@@ -116,7 +125,8 @@ pub fn run(spec: &CommandSpec, args: &[&[u8]], c: &mut ClientState, sh: &Shared)
             Some(_) => r.error(errors::DB_INDEX_OUT_OF_RANGE),
             None => r.error(errors::NOT_INTEGER),
         },
-        "hello" => hello(args, c, &mut r),
+        "hello" => hello(args, c, &sh.opts.users, &mut r),
+        "auth" => auth(args, c, &sh.opts.users, &mut r),
         "command" => {
             r.array(command::table::COMMANDS.len());
             command::table::COMMANDS.iter().for_each(|s| command::write_info(s, &mut r));
@@ -183,7 +193,46 @@ pub fn run(spec: &CommandSpec, args: &[&[u8]], c: &mut ClientState, sh: &Shared)
     (r.buf.freeze(), close)
 }
 
-fn hello(args: &[&[u8]], c: &mut ClientState, r: &mut Reply) {
+/// `AUTH [user] password`. Without configured users the proxy is a Redis without requirepass:
+/// the default user takes any password and `AUTH password` alone is called a configuration
+/// mistake, with Redis's text. A failed AUTH leaves an authenticated client authenticated.
+fn auth(args: &[&[u8]], c: &mut ClientState, users: &[User], r: &mut Reply) {
+    if args.len() > 3 {
+        return r.error(errors::SYNTAX);
+    }
+    if users.is_empty() && args.len() == 2 {
+        return r.error(errors::AUTH_NOT_CONFIGURED);
+    }
+    let (user, pass) = if args.len() == 3 { (args[1], args[2]) } else { (&b"default"[..], args[1]) };
+    if !credentials_ok(users, user, pass) {
+        return r.error(errors::WRONGPASS);
+    }
+    c.authenticated = true;
+    c.user = String::from_utf8_lossy(user).into_owned();
+    r.ok();
+}
+
+/// Whether `user` / `pass` log in. No users configured: the default user, with any password.
+/// Users configured without one named `default`: `AUTH password` fails (Redis's `default off`).
+pub fn credentials_ok(users: &[User], user: &[u8], pass: &[u8]) -> bool {
+    if users.is_empty() {
+        return user == b"default";
+    }
+    users.iter().find(|u| u.name.as_bytes() == user).is_some_and(|u| same_secret(u.password.as_bytes(), pass))
+}
+
+/// Compares every byte whatever the first difference, so the time taken tells nothing about how
+/// much of a guessed password was right (only whether its length was).
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    std::hint::black_box(a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y))) == 0
+}
+
+/// HELLO as Redis 7.0 runs it: options take effect as they are read (an AUTH or SETNAME before a
+/// bad option still happened), then a client still not authenticated gets NOAUTH.
+fn hello(args: &[&[u8]], c: &mut ClientState, users: &[User], r: &mut Reply) {
     let mut proto = if c.resp3 { 3 } else { 2 };
     if args.len() >= 2 {
         match parse_i64(args[1]) {
@@ -193,28 +242,28 @@ fn hello(args: &[&[u8]], c: &mut ClientState, r: &mut Reply) {
         }
     }
     let mut i = 2;
-    let mut name = None;
     while i < args.len() {
         let more = args.len() - i - 1;
         if args[i].eq_ignore_ascii_case(b"auth") && more >= 2 {
-            // No users are configured on the proxy yet: like a Redis without requirepass, the
-            // default user takes any password.
-            if !args[i + 1].eq_ignore_ascii_case(b"default") {
+            if !credentials_ok(users, args[i + 1], args[i + 2]) {
                 return r.error(errors::WRONGPASS);
             }
+            c.authenticated = true;
+            c.user = String::from_utf8_lossy(args[i + 1]).into_owned();
             i += 3;
         } else if args[i].eq_ignore_ascii_case(b"setname") && more >= 1 {
-            if args[i + 1].iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
+            let n = args[i + 1];
+            if n.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
                 return r.error(errors::CLIENT_NAME_CHARS);
             }
-            name = Some(args[i + 1].to_vec());
+            c.name = (!n.is_empty()).then(|| n.to_vec());
             i += 2;
         } else {
-            return r.error(&errors::subcommand_syntax(b"HELLO", args[i]));
+            return r.error(&errors::hello_syntax(args[i]));
         }
     }
-    if let Some(n) = name {
-        c.name = (!n.is_empty()).then_some(n);
+    if !c.authenticated {
+        return r.error(errors::NOAUTH_HELLO);
     }
     c.resp3 = proto == 3;
     r.resp3 = c.resp3;
@@ -298,7 +347,23 @@ fn info(sh: &Shared) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::glob_match;
+    use super::{credentials_ok, glob_match, same_secret};
+    use crate::proxy::User;
+
+    #[test]
+    fn credentials() {
+        let u = |n: &str, p: &str| User { name: n.into(), password: p.into() };
+        assert!(credentials_ok(&[], b"default", b"anything"));
+        assert!(!credentials_ok(&[], b"app", b"anything"));
+        let users = [u("default", "pw"), u("app", "apppw")];
+        assert!(credentials_ok(&users, b"default", b"pw"));
+        assert!(credentials_ok(&users, b"app", b"apppw"));
+        assert!(!credentials_ok(&users, b"app", b"pw"));
+        assert!(!credentials_ok(&users, b"app", b"apppw "));
+        assert!(!credentials_ok(&users, b"nobody", b"pw"));
+        assert!(!credentials_ok(&users[1..], b"default", b"pw"));
+        assert!(same_secret(b"", b"") && !same_secret(b"a", b"") && !same_secret(b"ab", b"ac"));
+    }
 
     #[test]
     fn globs() {

@@ -4,7 +4,7 @@
 
 use crate::cluster::topology::{self, parse_info_epoch, parse_shards, parse_slots, Addr, Topology};
 use crate::proxy::server::Shared;
-use crate::proxy::Stats;
+use crate::proxy::{Options, Stats};
 use crate::resp::Frame;
 use bytes::{Bytes, BytesMut};
 use rand::seq::SliceRandom;
@@ -19,11 +19,27 @@ const ASK_NODES: usize = 3;
 const MIN_GAP: Duration = Duration::from_millis(100);
 const MAX_REPLY: usize = 64 * 1024 * 1024;
 
-/// One node's view, with the epoch from its CLUSTER INFO.
-pub async fn fetch_view(addr: &Addr, timeout: Duration) -> Result<Topology, String> {
+/// `AUTH [user] password` with the backend credentials, or nothing when none are configured.
+pub fn auth_command(opts: &Options) -> Vec<String> {
+    let Some(pass) = &opts.backend_password else { return Vec::new() };
+    let mut cmd = vec!["AUTH".to_string()];
+    cmd.extend(opts.backend_user.iter().cloned());
+    cmd.push(pass.clone());
+    cmd
+}
+
+/// One node's view, with the epoch from its CLUSTER INFO. `auth` ([`auth_command`]) is sent first
+/// when not empty: nodes with requirepass answer nothing else before it.
+pub async fn fetch_view(addr: &Addr, timeout: Duration, auth: &[String]) -> Result<Topology, String> {
     let work = async {
         let mut s = TcpStream::connect((addr.host.as_str(), addr.port)).await.map_err(|e| e.to_string())?;
         let mut buf = BytesMut::new();
+        if !auth.is_empty() {
+            let args: Vec<&str> = auth.iter().map(String::as_str).collect();
+            if let Frame::Error(e) = command(&mut s, &mut buf, &args).await? {
+                return Err(format!("AUTH refused: {}", String::from_utf8_lossy(&e)));
+            }
+        }
         let info = command(&mut s, &mut buf, &["CLUSTER", "INFO"]).await?;
         let epoch = parse_info_epoch(&info).map_err(|e| e.to_string())?;
         let shards = command(&mut s, &mut buf, &["CLUSTER", "SHARDS"]).await?;
@@ -75,6 +91,7 @@ pub async fn refresh(sh: &Arc<Shared>) -> Result<bool, String> {
     let mut views = Vec::new();
     let mut errors = Vec::new();
     // Ask in rounds until ASK_NODES views arrived or every candidate was tried.
+    let auth = auth_command(&sh.opts);
     let mut rest = candidates.as_slice();
     while views.len() < ASK_NODES && !rest.is_empty() {
         let n = (ASK_NODES - views.len()).min(rest.len());
@@ -85,7 +102,8 @@ pub async fn refresh(sh: &Arc<Shared>) -> Result<bool, String> {
             .map(|a| {
                 let a = a.clone();
                 let t = sh.opts.connect_timeout;
-                tokio::spawn(async move { fetch_view(&a, t).await })
+                let auth = auth.clone();
+                tokio::spawn(async move { fetch_view(&a, t, &auth).await })
             })
             .collect();
         for h in handles {

@@ -58,6 +58,7 @@ fn is_local(name: &str) -> bool {
             | "quit"
             | "select"
             | "hello"
+            | "auth"
             | "command"
             | "command|count"
             | "command|info"
@@ -90,7 +91,6 @@ fn needs_own_connection(c: &CommandSpec) -> bool {
             | "asking"
             | "readonly"
             | "readwrite"
-            | "auth"
             | "reset"
             | "sync"
             | "psync"
@@ -99,6 +99,16 @@ fn needs_own_connection(c: &CommandSpec) -> bool {
             | "wait"
             | "shutdown"
     )
+}
+
+/// For a client that has not authenticated yet: whether this request gets NOAUTH. Unknown
+/// commands and wrong arity keep their own errors (Redis checks those first); the commands Redis 7
+/// flags `no_auth` (AUTH, HELLO, QUIT, RESET) go through.
+pub fn refused_before_auth(args: &[&[u8]]) -> bool {
+    match command::resolve(args) {
+        Ok(spec) => spec.arity_ok(args.len()) && !spec.has(flags::NO_AUTH),
+        Err(_) => false,
+    }
 }
 
 pub fn plan(args: &[&[u8]]) -> Plan {
@@ -188,5 +198,29 @@ mod tests {
         assert!(matches!(p(&["nosuch"]), Plan::Error(_)));
         assert!(matches!(p(&["blpop", "a", "0"]), Plan::Error(_)));
         assert!(matches!(p(&["multi"]), Plan::Error(_)));
+        assert!(matches!(p(&["auth", "a", "b"]), Plan::Local(_)));
+    }
+
+    #[test]
+    fn before_auth() {
+        let refused = |args: &[&str]| {
+            let a: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
+            refused_before_auth(&a)
+        };
+        for ok in [
+            &["auth", "x"][..],
+            &["HELLO", "3"],
+            &["hello"],
+            &["quit"],
+            &["reset"],
+            &["nosuch"],
+            &["get"],
+            &["client", "nosuch"],
+        ] {
+            assert!(!refused(ok), "{ok:?}");
+        }
+        for no in [&["get", "a"][..], &["ping"], &["client", "id"], &["command"], &["select", "0"], &["info"]] {
+            assert!(refused(no), "{no:?}");
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! channel (per-client backpressure). The writer takes them in order, waits for each reply (doing
 //! any redirects), and writes everything that is ready in one write.
 
+use crate::errors;
 use crate::proxy::local::{self, ClientState, Peer};
 use crate::proxy::redirect::{error_reply, Inflight, Target};
 use crate::proxy::router::{self, Plan};
@@ -42,7 +43,7 @@ where
     Stats::inc(&sh.stats.clients);
     Stats::inc(&sh.stats.total_clients);
     let (tx, mut rx) = mpsc::channel::<Pending>(sh.opts.max_inflight_per_client.max(1));
-    let client = ClientState::new(sh.next_client_id(), peer);
+    let client = ClientState::new(sh.next_client_id(), peer, sh.opts.users.is_empty());
     let reader = tokio::spawn(read_loop(rd, client, sh.clone(), group, tx, stop));
     let mut out = BytesMut::with_capacity(16 * 1024);
     'outer: while let Some(p) = rx.recv().await {
@@ -95,7 +96,6 @@ async fn read_loop<R: AsyncRead + Unpin>(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut parser = RequestParser::new();
-    let limits = Limits::default();
     let mut buf = BytesMut::with_capacity(16 * 1024);
     loop {
         if *stop.borrow() {
@@ -110,6 +110,8 @@ async fn read_loop<R: AsyncRead + Unpin>(
             _ = stop.changed() => return,
         }
         loop {
+            // Until AUTH, Redis's small header caps apply (a stranger cannot make us buffer much).
+            let limits = Limits { unauthenticated: !client.authenticated, ..Limits::default() };
             let n = match parser.parse(&buf, &limits) {
                 Ok(Parsed::Incomplete) => break,
                 Ok(Parsed::Empty(n)) => {
@@ -165,6 +167,9 @@ async fn read_loop<R: AsyncRead + Unpin>(
 
 fn decide(args: &[&[u8]], client: &mut ClientState, sh: &Shared, inline: bool) -> Action {
     let reencode = |args: &[&[u8]]| inline.then(|| split::encode(args));
+    if !client.authenticated && router::refused_before_auth(args) {
+        return Action::Reply(error_reply(errors::NOAUTH), false);
+    }
     match router::plan(args) {
         Plan::Error(e) => Action::Reply(error_reply(&e), false),
         Plan::Local(spec) => {

@@ -92,6 +92,8 @@ pub struct Node {
     pub port: u16,
     dir: tempdir::Dir,
     child: Option<Child>,
+    /// More server arguments (`--requirepass pw`), kept across restarts.
+    extra: Vec<String>,
 }
 
 impl Drop for Node {
@@ -104,9 +106,17 @@ impl Node {
     /// Starts a fresh cluster-enabled node, retrying on other ports if the chosen pair was taken
     /// between the check and the bind (other test processes share the machine).
     pub fn start(kind: Kind) -> Node {
+        Node::start_with(kind, &[])
+    }
+
+    /// Like [`Node::start`] with more server arguments; a `--requirepass` among them is what
+    /// [`Node::cmd`] and the `redis-cli --cluster` calls of [`Cluster`] authenticate with.
+    pub fn start_with(kind: Kind, extra: &[&str]) -> Node {
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
         let mut last = String::new();
         for _ in 0..5 {
-            let mut node = Node { kind, port: pick_port(), dir: tempdir::Dir::new(kind.name()), child: None };
+            let dir = tempdir::Dir::new(kind.name());
+            let mut node = Node { kind, port: pick_port(), dir, child: None, extra: extra.clone() };
             match node.spawn() {
                 Ok(()) => return node,
                 Err(e) => last = e,
@@ -148,7 +158,7 @@ impl Node {
         let mut cmd = match self.kind {
             Kind::Redis => {
                 let mut c = Command::new("redis-server");
-                c.args(common).arg("--dir").arg(self.dir.path());
+                c.args(common).arg("--dir").arg(self.dir.path()).args(&self.extra);
                 c
             }
             Kind::Slotway => {
@@ -158,6 +168,7 @@ impl Node {
                     .args(common)
                     .arg("--dir")
                     .arg(self.dir.path())
+                    .args(&self.extra)
                     .env("NO_COLOR", "1")
                     .env("RUST_BACKTRACE", "0");
                 c
@@ -231,8 +242,13 @@ impl Node {
         all[all.len().saturating_sub(lines)..].join("\n")
     }
 
+    /// The node's `--requirepass`, if it was started with one.
+    pub fn password(&self) -> Option<&str> {
+        self.extra.windows(2).find(|w| w[0] == "--requirepass").map(|w| w[1].as_str())
+    }
+
     pub fn cmd(&self, args: &[&str]) -> Result<Frame, String> {
-        query(self.port, args)
+        query_as(self.port, self.password(), args)
     }
 
     /// A command whose reply is a bulk or simple string (CLUSTER INFO, NODES, MYID).
@@ -317,16 +333,32 @@ impl NodeLine {
 
 /// One command on a fresh connection with a short timeout; never panics.
 pub fn query(port: u16, args: &[&str]) -> Result<Frame, String> {
+    query_as(port, None, args)
+}
+
+/// [`query`] after `AUTH password` when one is given (its reply is skipped; a refused AUTH shows
+/// as the command's NOAUTH).
+pub fn query_as(port: u16, password: Option<&str>, args: &[&str]) -> Result<Frame, String> {
     let mut s = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2))
         .map_err(|e| format!("connect {port}: {e}"))?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    let mut req = Vec::new();
+    if let Some(p) = password {
+        req.extend_from_slice(&super::conn::encode(&[b"AUTH", p.as_bytes()]));
+    }
     let a: Vec<&[u8]> = args.iter().map(|x| x.as_bytes()).collect();
-    s.write_all(&super::conn::encode(&a)).map_err(|e| format!("write {port}: {e}"))?;
+    req.extend_from_slice(&super::conn::encode(&a));
+    s.write_all(&req).map_err(|e| format!("write {port}: {e}"))?;
+    let mut skip = usize::from(password.is_some());
     let mut buf = Vec::new();
     let mut chunk = [0u8; 65536];
     loop {
-        if let Ok(Some(n)) = frame_len(&buf) {
-            return Ok(parse(&buf[..n]));
+        while let Ok(Some(n)) = frame_len(&buf) {
+            if skip == 0 {
+                return Ok(parse(&buf[..n]));
+            }
+            skip -= 1;
+            buf.drain(..n);
         }
         match s.read(&mut chunk) {
             Ok(0) => return Err(format!("{port} closed the connection after {args:?}")),
@@ -421,24 +453,33 @@ impl Cluster {
     /// show that the bus and MIGRATE payloads are Redis's own. `kind` (for new nodes and messages)
     /// is the first one's.
     pub fn create_with(kinds: &[Kind]) -> Cluster {
-        Cluster::create_nodes(kinds, 0)
+        Cluster::create_nodes(kinds, 0, &[])
+    }
+
+    /// Like `create`, every node started with `extra` server arguments (`--requirepass pw`).
+    pub fn create_with_args(kind: Kind, masters: usize, extra: &[&str]) -> Cluster {
+        Cluster::create_nodes(&vec![kind; masters], 0, extra)
     }
 
     /// `masters * (1 + replicas)` nodes of one kind made into a cluster by `--cluster create
     /// --cluster-replicas <replicas>` (redis-cli picks which nodes become replicas); waits for
     /// `cluster_state:ok` everywhere, not for the replicas' first sync.
     pub fn create_replicated(kind: Kind, masters: usize, replicas: usize) -> Cluster {
-        Cluster::create_nodes(&vec![kind; masters * (1 + replicas)], replicas)
+        Cluster::create_nodes(&vec![kind; masters * (1 + replicas)], replicas, &[])
     }
 
-    fn create_nodes(kinds: &[Kind], replicas: usize) -> Cluster {
+    fn create_nodes(kinds: &[Kind], replicas: usize, extra: &[&str]) -> Cluster {
         let kind = kinds[0];
-        let nodes: Vec<Node> = kinds.iter().map(|&k| Node::start(k)).collect();
+        let nodes: Vec<Node> = kinds.iter().map(|&k| Node::start_with(k, extra)).collect();
         let cluster = Cluster { kind, nodes };
         let addrs: Vec<String> = cluster.nodes.iter().map(Node::addr).collect();
         let mut args: Vec<&str> = addrs.iter().map(String::as_str).collect();
         let replicas = replicas.to_string();
         args.extend(["--cluster-replicas", &replicas, "--cluster-yes"]);
+        let auth = cluster.nodes[0].password().map(str::to_string);
+        if let Some(p) = &auth {
+            args.extend(["-a", p.as_str(), "--no-auth-warning"]);
+        }
         let out = cli_cluster("create", &args, Duration::from_secs(20));
         assert!(out.ok, "{kinds:?}: redis-cli --cluster create failed: {}\n{}", out.describe(), cluster.logs());
         cluster.wait_ok(Duration::from_secs(20));
@@ -525,7 +566,12 @@ impl Cluster {
 
     /// `redis-cli --cluster check` against node `i`.
     pub fn check(&self, i: usize) -> CliOut {
-        cli_cluster("check", &[&self.nodes[i].addr()], Duration::from_secs(20))
+        let addr = self.nodes[i].addr();
+        let mut args = vec![addr.as_str()];
+        if let Some(p) = self.nodes[i].password() {
+            args.extend(["-a", p, "--no-auth-warning"]);
+        }
+        cli_cluster("check", &args, Duration::from_secs(20))
     }
 
     /// Re-runs `--cluster check` until it is clean (gossip needs a moment after a change).
