@@ -9,10 +9,12 @@
 //! - [`split`]    multi-key commands split by slot and merged
 //! - [`redirect`] MOVED / ASK / TRYAGAIN / CLUSTERDOWN handling and the bounded retry loop
 //! - [`refresh`]  topology discovery and refresh (ArcSwap snapshot)
+//! - [`readpolicy`] which node serves a read: the master or a replica, by `--read-from`
 //! - [`local`]    commands the proxy answers itself
 
 pub mod backend;
 pub mod local;
+pub mod readpolicy;
 pub mod redirect;
 pub mod refresh;
 pub mod router;
@@ -42,6 +44,16 @@ pub enum ReadFrom {
 
 impl ReadFrom {
     pub const NAMES: &'static [&'static str] = &["master", "prefer-replica", "replica", "round-robin"];
+
+    /// The name `--read-from` and the config file use (and INFO shows).
+    pub fn name(self) -> &'static str {
+        match self {
+            ReadFrom::Master => "master",
+            ReadFrom::PreferReplica => "prefer-replica",
+            ReadFrom::Replica => "replica",
+            ReadFrom::RoundRobin => "round-robin",
+        }
+    }
 
     pub fn parse(s: &str) -> Option<ReadFrom> {
         Some(match s {

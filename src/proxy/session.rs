@@ -6,7 +6,7 @@
 
 use crate::proxy::local::{self, ClientState};
 use crate::proxy::redirect::{error_reply, Inflight, Target};
-use crate::proxy::router::{self, Plan};
+use crate::proxy::router::{self, Access, Plan};
 use crate::proxy::server::Shared;
 use crate::proxy::split::{self, Part};
 use crate::proxy::Stats;
@@ -82,7 +82,15 @@ async fn resolve(p: Pending, sh: &Arc<Shared>, group: usize) -> (Bytes, bool) {
 enum Action {
     Reply(Bytes, bool),
     Forward { target: Target, reencoded: Option<Bytes> },
-    Split { kind: router::SplitKind, reqs: Vec<(u16, Bytes, Vec<usize>)>, nkeys: usize },
+    Split { kind: router::SplitKind, access: Access, reqs: Vec<(u16, Bytes, Vec<usize>)>, nkeys: usize },
+}
+
+/// Reads may go where the read policy says; everything else goes to the slot's master.
+fn slot_target(slot: u16, access: Access) -> Target {
+    match access {
+        Access::Read => Target::Read(slot),
+        Access::Write => Target::Slot(slot),
+    }
 }
 
 async fn read_loop<R: AsyncRead + Unpin>(
@@ -142,10 +150,11 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     let req = reencoded.unwrap_or(raw);
                     Pending::Forward(Inflight::start(&sh, group, resp3, client.id, req, target).await, resp3)
                 }
-                Action::Split { kind, reqs, nkeys } => {
+                Action::Split { kind, access, reqs, nkeys } => {
                     let mut parts = Vec::with_capacity(reqs.len());
                     for (slot, req, key_indices) in reqs {
-                        let inflight = Inflight::start(&sh, group, resp3, client.id, req, Target::Slot(slot)).await;
+                        let target = slot_target(slot, access);
+                        let inflight = Inflight::start(&sh, group, resp3, client.id, req, target).await;
                         parts.push(Part { inflight, key_indices });
                     }
                     Pending::Split { kind, parts, nkeys, resp3 }
@@ -169,9 +178,9 @@ fn decide(args: &[&[u8]], client: &mut ClientState, sh: &Shared, inline: bool) -
             let (b, close) = local::run(spec, args, client, sh);
             Action::Reply(b, close)
         }
-        Plan::Slot(s) => Action::Forward { target: Target::Slot(s), reencoded: reencode(args) },
+        Plan::Slot(s, access) => Action::Forward { target: slot_target(s, access), reencoded: reencode(args) },
         Plan::AnyMaster => Action::Forward { target: Target::AnyMaster, reencoded: reencode(args) },
-        Plan::Split(kind, groups) => {
+        Plan::Split(kind, access, groups) => {
             // Keys in client order: index of each key position among all key positions.
             let mut all: Vec<usize> = groups.iter().flat_map(|(_, p)| p.iter().copied()).collect();
             all.sort_unstable();
@@ -184,7 +193,7 @@ fn decide(args: &[&[u8]], client: &mut ClientState, sh: &Shared, inline: bool) -
                     (slot, req, idx)
                 })
                 .collect();
-            Action::Split { kind, reqs, nkeys }
+            Action::Split { kind, access, reqs, nkeys }
         }
     }
 }
