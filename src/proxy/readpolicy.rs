@@ -83,6 +83,12 @@ pub fn pick(
     })
 }
 
+/// Error replies of a replica that cannot serve reads now (loading a full sync; cut off from its
+/// master with `replica-serve-stale-data no`): the read is retried on another node.
+pub fn refuses_reads(reply: &[u8]) -> bool {
+    reply.starts_with(b"-LOADING ") || reply.starts_with(b"-MASTERDOWN ")
+}
+
 /// Read-routing state shared by every session: the policy, the round-robin counter, the
 /// replicas seen failing, and the counters INFO shows.
 pub struct Reads {
@@ -307,6 +313,16 @@ mod tests {
         for _ in 0..4 {
             assert!(port(r.route(&t, 5, 7, false)).1);
         }
+    }
+
+    #[test]
+    fn replies_of_a_replica_that_cannot_serve() {
+        assert!(refuses_reads(b"-LOADING Redis is loading the dataset in memory\r\n"));
+        assert!(refuses_reads(
+            b"-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.\r\n"
+        ));
+        assert!(!refuses_reads(b"-ERR LOADING\r\n"));
+        assert!(!refuses_reads(b"$7\r\nLOADING\r\n"));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use crate::cluster::topology::Addr;
 use crate::errors;
 use crate::proxy::backend::{BackendError, ReplyResult};
-use crate::proxy::readpolicy::Pick;
+use crate::proxy::readpolicy::{self, Pick};
 use crate::proxy::server::{ConnKey, Shared};
 use crate::proxy::Stats;
 use bytes::Bytes;
@@ -119,7 +119,15 @@ impl Inflight {
         let mut replica_failed = false;
         loop {
             let reroute = |replica_failed: bool| route(sh, target, lane, replica_failed);
-            let (next, asking) = match res.take() {
+            let res_now = match res.take() {
+                // A replica that cannot serve reads right now fails this read like a lost
+                // connection: it is retried elsewhere, the client never sees the error.
+                Some(Ok(reply)) if replica && readpolicy::refuses_reads(&reply) => {
+                    Some(Err(BackendError::NotSent(String::from_utf8_lossy(reply.trim_ascii_end()).into_owned())))
+                }
+                other => other,
+            };
+            let (next, asking) = match res_now {
                 None => {
                     // No owner known for the slot: wait for a refresh, then give up as Redis would.
                     retries += 1;
