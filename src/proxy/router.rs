@@ -14,8 +14,10 @@ pub enum SplitKind {
     Values,
     /// MSET: OK when every part said OK.
     AllOk,
-    /// DEL, UNLINK, EXISTS, TOUCH: counts summed.
+    /// DEL, UNLINK, EXISTS, TOUCH, DBSIZE: counts summed.
     Sum,
+    /// KEYS: every part's array, concatenated.
+    Concat,
 }
 
 /// Whether a keyed command may be served by a replica (flagged `readonly` in the command table)
@@ -44,6 +46,18 @@ pub enum Plan {
     AnyMaster,
     /// Per slot, in order of first appearance: the argument positions of its keys.
     Split(SplitKind, Access, Vec<(u16, Vec<usize>)>),
+    /// The same request to every master, the replies merged: what one Redis holding every key
+    /// would answer (DBSIZE, KEYS, FLUSHALL, FLUSHDB).
+    FanOut(SplitKind),
+}
+
+fn fan_out_kind(name: &str) -> Option<SplitKind> {
+    Some(match name {
+        "dbsize" => SplitKind::Sum,
+        "keys" => SplitKind::Concat,
+        "flushall" | "flushdb" => SplitKind::AllOk,
+        _ => return None,
+    })
 }
 
 fn split_kind(name: &str) -> Option<SplitKind> {
@@ -70,6 +84,7 @@ fn is_local(name: &str) -> bool {
             | "client|setname"
             | "client|getname"
             | "client|id"
+            | "client|info"
             | "client|setinfo"
             | "info"
     )
@@ -118,6 +133,9 @@ pub fn plan(args: &[&[u8]]) -> Plan {
     }
     if needs_own_connection(spec) {
         return Plan::Error(errors::proxy_unsupported(spec.name));
+    }
+    if let Some(kind) = fan_out_kind(spec.name) {
+        return Plan::FanOut(kind);
     }
     let mut first: Option<u16> = None;
     let mut cross = false;
@@ -173,7 +191,10 @@ mod tests {
         assert!(matches!(p(&["OBJECT", "ENCODING", "foo"]), Plan::Slot(12182, Access::Read)));
         assert!(matches!(p(&["ping"]), Plan::Local(_)));
         assert!(matches!(p(&["client", "setname", "x"]), Plan::Local(_)));
-        assert!(matches!(p(&["dbsize"]), Plan::AnyMaster));
+        assert!(matches!(p(&["dbsize"]), Plan::FanOut(SplitKind::Sum)));
+        assert!(matches!(p(&["keys", "*"]), Plan::FanOut(SplitKind::Concat)));
+        assert!(matches!(p(&["flushall", "sync"]), Plan::FanOut(SplitKind::AllOk)));
+        assert!(matches!(p(&["time"]), Plan::AnyMaster));
         assert!(matches!(p(&["mget", "{a}1", "{a}2"]), Plan::Slot(_, Access::Read)));
         assert!(matches!(p(&["mget", "a", "b"]), Plan::Split(SplitKind::Values, Access::Read, _)));
         assert!(matches!(p(&["exists", "a", "b"]), Plan::Split(SplitKind::Sum, Access::Read, _)));
