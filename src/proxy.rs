@@ -9,12 +9,14 @@
 //! - [`split`]    multi-key commands split by slot and merged
 //! - [`redirect`] MOVED / ASK / TRYAGAIN / CLUSTERDOWN handling and the bounded retry loop
 //! - [`refresh`]  topology discovery and refresh (ArcSwap snapshot)
+//! - [`readpolicy`] which node serves a read: the master or a replica, by `--read-from`
 //! - [`local`]    commands the proxy answers itself
 //! - [`config`]   the YAML config file and the flags over it
 
 pub mod backend;
 pub mod config;
 pub mod local;
+pub mod readpolicy;
 pub mod redirect;
 pub mod refresh;
 pub mod router;
@@ -44,6 +46,16 @@ pub enum ReadFrom {
 
 impl ReadFrom {
     pub const NAMES: &'static [&'static str] = &["master", "prefer-replica", "replica", "round-robin"];
+
+    /// The name `--read-from` and the config file use (and INFO shows).
+    pub fn name(self) -> &'static str {
+        match self {
+            ReadFrom::Master => "master",
+            ReadFrom::PreferReplica => "prefer-replica",
+            ReadFrom::Replica => "replica",
+            ReadFrom::RoundRobin => "round-robin",
+        }
+    }
 
     pub fn parse(s: &str) -> Option<ReadFrom> {
         Some(match s {

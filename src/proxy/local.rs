@@ -329,6 +329,15 @@ fn info(sh: &Shared) -> String {
         topo.covered_slots(),
         topo.shards().len()
     );
+    let reads = &sh.reads;
+    let _ = write!(
+        s,
+        "proxy_read_from:{}\r\nproxy_reads_to_replicas:{}\r\nproxy_reads_to_masters:{}\r\nproxy_replica_read_failures:{}\r\n",
+        reads.policy.name(),
+        Stats::get(&reads.to_replicas),
+        Stats::get(&reads.to_masters),
+        Stats::get(&reads.replica_failures)
+    );
     let conns = sh.node_states();
     for (i, n) in topo.nodes().enumerate() {
         let (connected, inflight, errors) =
@@ -336,10 +345,11 @@ fn info(sh: &Shared) -> String {
         let slots = topo.shards().iter().find(|sh| sh.master.addr == n.addr).map_or(0, |sh| sh.slot_count());
         let _ = write!(
             s,
-            "node{i}:addr={},role={:?},slots={slots},connected={},inflight={inflight},errors={errors}\r\n",
+            "node{i}:addr={},role={:?},slots={slots},connected={},inflight={inflight},errors={errors},reads={}\r\n",
             n.addr,
             n.role,
-            u8::from(connected)
+            u8::from(connected),
+            reads.reads_of(&n.addr)
         );
     }
     s

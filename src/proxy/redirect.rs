@@ -7,7 +7,8 @@
 use crate::cluster::topology::Addr;
 use crate::errors;
 use crate::proxy::backend::{BackendError, ReplyResult};
-use crate::proxy::server::Shared;
+use crate::proxy::readpolicy::{self, Pick};
+use crate::proxy::server::{ConnKey, Shared};
 use crate::proxy::Stats;
 use bytes::Bytes;
 use rand::Rng;
@@ -44,24 +45,29 @@ pub fn classify(reply: &[u8]) -> Option<Redirect> {
     }
 }
 
-/// Where a request goes: the owner of a slot, or any master for commands without keys.
+/// Where a request goes: the owner of a slot, a read of a slot (the node the read policy picks),
+/// or any master for commands without keys.
 #[derive(Debug, Clone, Copy)]
 pub enum Target {
     Slot(u16),
+    Read(u16),
     AnyMaster,
 }
 
-/// The node for a target in the current snapshot.
-pub fn route(sh: &Shared, target: Target) -> Option<Addr> {
+/// The node for a target in the current snapshot. Only a [`Target::Read`] can pick a replica;
+/// `replica_failed` says that this read already failed on one.
+pub fn route(sh: &Shared, target: Target, lane: u64, replica_failed: bool) -> Option<Pick> {
     let topo = sh.topo.load();
+    let master = |n: &crate::cluster::topology::NodeInfo| Pick { addr: n.addr.clone(), replica: false };
     match target {
-        Target::Slot(s) => topo.master_for_slot(s).map(|m| m.addr.clone()),
+        Target::Slot(s) => topo.master_for_slot(s).map(master),
+        Target::Read(s) => sh.reads.route(&topo, s, lane, replica_failed),
         Target::AnyMaster => {
             let shards: Vec<_> = topo.shards().iter().filter(|s| !s.slots.is_empty()).collect();
             if shards.is_empty() {
                 return None;
             }
-            Some(shards[rand::thread_rng().gen_range(0..shards.len())].master.addr.clone())
+            Some(master(&shards[rand::thread_rng().gen_range(0..shards.len())].master))
         }
     }
 }
@@ -73,6 +79,8 @@ pub struct Inflight {
     pub req: Bytes,
     pub target: Target,
     pub addr: Option<Addr>,
+    /// `addr` is a replica, reached over a READONLY connection (only ever for a read).
+    pub replica: bool,
     pub rx: Option<oneshot::Receiver<ReplyResult>>,
 }
 
@@ -82,27 +90,44 @@ pub fn error_reply(text: &str) -> Bytes {
     r.buf.freeze()
 }
 
+/// The connection kind for a request to `addr`: a READONLY one when it goes to a replica.
+fn conn_key(addr: &Addr, resp3: bool, replica: bool) -> ConnKey {
+    ConnKey { addr: addr.clone(), resp3, readonly: replica }
+}
+
 impl Inflight {
     /// Sends `req` to the target's node in the current snapshot.
     pub async fn start(sh: &Arc<Shared>, group: usize, resp3: bool, lane: u64, req: Bytes, target: Target) -> Inflight {
-        let addr = route(sh, target);
+        let pick = route(sh, target, lane, false);
+        let replica = pick.as_ref().is_some_and(|p| p.replica);
+        let addr = pick.map(|p| p.addr);
         let rx = match &addr {
-            Some(a) => Some(sh.conns(group, a, resp3).send(req.clone(), false, lane).await),
+            Some(a) => Some(sh.conns_of(group, conn_key(a, resp3, replica)).send(req.clone(), false, lane).await),
             None => None,
         };
-        Inflight { lane, req, target, addr, rx }
+        Inflight { lane, req, target, addr, replica, rx }
     }
 
     /// The reply the client gets, after redirects and retries.
     pub async fn finish(self, sh: &Arc<Shared>, group: usize, resp3: bool) -> Bytes {
-        let Inflight { lane, req, target, mut addr, rx } = self;
+        let Inflight { lane, req, target, mut addr, mut replica, rx } = self;
         let mut res: Option<ReplyResult> = match rx {
             Some(rx) => Some(rx.await.unwrap_or_else(|_| Err(BackendError::NotSent("request dropped".into())))),
             None => None,
         };
         let (mut redirects, mut retries) = (0u32, 0u32);
+        let mut replica_failed = false;
         loop {
-            let (next, asking) = match res.take() {
+            let reroute = |replica_failed: bool| route(sh, target, lane, replica_failed);
+            let res_now = match res.take() {
+                // A replica that cannot serve reads right now fails this read like a lost
+                // connection: it is retried elsewhere, the client never sees the error.
+                Some(Ok(reply)) if replica && readpolicy::refuses_reads(&reply) => {
+                    Some(Err(BackendError::NotSent(String::from_utf8_lossy(reply.trim_ascii_end()).into_owned())))
+                }
+                other => other,
+            };
+            let (next, asking) = match res_now {
                 None => {
                     // No owner known for the slot: wait for a refresh, then give up as Redis would.
                     retries += 1;
@@ -111,10 +136,18 @@ impl Inflight {
                     }
                     sh.refresh.notify_one();
                     backoff(retries).await;
-                    (route(sh, target), false)
+                    (reroute(replica_failed), false)
                 }
                 Some(Ok(reply)) => match classify(&reply) {
-                    None => return reply,
+                    None => {
+                        if replica {
+                            if let Some(a) = &addr {
+                                sh.reads.mark_up(a);
+                            }
+                        }
+                        return reply;
+                    }
+                    // A MOVED names a master: it goes there over an ordinary connection.
                     Some(Redirect::Moved(slot, to)) => {
                         Stats::inc(&sh.stats.moved);
                         redirects += 1;
@@ -122,7 +155,7 @@ impl Inflight {
                             return error_reply(&errors::proxy_too_many_redirects(slot, &to.to_string()));
                         }
                         sh.apply_moved(slot, &to);
-                        (Some(to), false)
+                        (Some(Pick { addr: to, replica: false }), false)
                     }
                     Some(Redirect::Ask(slot, to)) => {
                         Stats::inc(&sh.stats.ask);
@@ -130,7 +163,7 @@ impl Inflight {
                         if redirects > sh.opts.max_redirects {
                             return error_reply(&errors::proxy_too_many_redirects(slot, &to.to_string()));
                         }
-                        (Some(to), true)
+                        (Some(Pick { addr: to, replica: false }), true)
                     }
                     Some(r) => {
                         Stats::inc(if r == Redirect::TryAgain { &sh.stats.tryagain } else { &sh.stats.clusterdown });
@@ -140,32 +173,43 @@ impl Inflight {
                         }
                         sh.refresh.notify_one();
                         backoff(retries).await;
-                        (route(sh, target), false)
+                        (reroute(replica_failed), false)
                     }
                 },
-                Some(Err(BackendError::NotSent(why))) => {
-                    Stats::inc(&sh.stats.conn_errors);
-                    sh.refresh.notify_one();
-                    retries += 1;
-                    if retries > sh.opts.max_retries {
-                        let node = addr.as_ref().map(|a| a.to_string()).unwrap_or_default();
-                        return error_reply(&errors::proxy_node_error(&node, &why));
-                    }
-                    backoff(retries).await;
-                    (route(sh, target), false)
-                }
-                Some(Err(BackendError::Lost(why))) => {
-                    // It may have run: retrying a write could apply it twice.
+                Some(Err(e)) => {
                     Stats::inc(&sh.stats.conn_errors);
                     sh.refresh.notify_one();
                     let node = addr.as_ref().map(|a| a.to_string()).unwrap_or_default();
-                    return error_reply(&errors::proxy_node_error(&node, &why));
+                    let (why, lost) = match e {
+                        BackendError::NotSent(why) => (why, false),
+                        BackendError::Lost(why) => (why, true),
+                    };
+                    retries += 1;
+                    if replica {
+                        // A read is safe to run again wherever it got to: the replica gets no
+                        // reads for a while, and this one goes to another node now.
+                        if let Some(a) = &addr {
+                            sh.reads.mark_down(a);
+                        }
+                        replica_failed = true;
+                        if retries > sh.opts.max_retries {
+                            return error_reply(&errors::proxy_node_error(&node, &why));
+                        }
+                        (reroute(true), false)
+                    } else if lost || retries > sh.opts.max_retries {
+                        // Lost: it may have run, and retrying a write could apply it twice.
+                        return error_reply(&errors::proxy_node_error(&node, &why));
+                    } else {
+                        backoff(retries).await;
+                        (reroute(replica_failed), false)
+                    }
                 }
             };
-            addr = next;
+            replica = next.as_ref().is_some_and(|p| p.replica);
+            addr = next.map(|p| p.addr);
             res = match &addr {
                 Some(a) => {
-                    let rx = sh.conns(group, a, resp3).send(req.clone(), asking, lane).await;
+                    let rx = sh.conns_of(group, conn_key(a, resp3, replica)).send(req.clone(), asking, lane).await;
                     Some(rx.await.unwrap_or_else(|_| Err(BackendError::NotSent("request dropped".into()))))
                 }
                 None => None,

@@ -1,6 +1,7 @@
 //! The routing plan of one request, from the shared command table: answered here, sent to the
 //! owner of one slot, split by slot (the multi-key commands whose results merge), or sent to any
-//! master (no keys). Everything else that spans slots gets Redis's CROSSSLOT error.
+//! master (no keys). Everything else that spans slots gets Redis's CROSSSLOT error. A keyed
+//! command flagged `readonly` in the table is a read: the read policy may send it to a replica.
 
 use crate::cluster::key_slot;
 use crate::command::{self, flags, CommandSpec};
@@ -19,14 +20,32 @@ pub enum SplitKind {
     Concat,
 }
 
+/// Whether a keyed command may be served by a replica (flagged `readonly` in the command table)
+/// or must go to the master.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+impl Access {
+    fn of(c: &CommandSpec) -> Access {
+        if c.has(flags::READONLY) {
+            Access::Read
+        } else {
+            Access::Write
+        }
+    }
+}
+
 #[derive(Debug)]
 pub enum Plan {
     Local(&'static CommandSpec),
     Error(String),
-    Slot(u16),
+    Slot(u16, Access),
     AnyMaster,
     /// Per slot, in order of first appearance: the argument positions of its keys.
-    Split(SplitKind, Vec<(u16, Vec<usize>)>),
+    Split(SplitKind, Access, Vec<(u16, Vec<usize>)>),
     /// The same request to every master, the replies merged: what one Redis holding every key
     /// would answer (DBSIZE, KEYS, FLUSHALL, FLUSHDB).
     FanOut(SplitKind),
@@ -144,7 +163,7 @@ pub fn plan(args: &[&[u8]]) -> Plan {
     }
     match (first, cross) {
         (None, _) => Plan::AnyMaster,
-        (Some(s), false) => Plan::Slot(s),
+        (Some(s), false) => Plan::Slot(s, Access::of(spec)),
         (Some(_), true) => match split_kind(spec.name) {
             Some(kind) => {
                 let mut groups: Vec<(u16, Vec<usize>)> = Vec::new();
@@ -155,7 +174,7 @@ pub fn plan(args: &[&[u8]]) -> Plan {
                         None => groups.push((s, vec![i])),
                     }
                 });
-                Plan::Split(kind, groups)
+                Plan::Split(kind, Access::of(spec), groups)
             }
             None => Plan::Error(errors::CROSSSLOT.to_string()),
         },
@@ -173,16 +192,25 @@ mod tests {
 
     #[test]
     fn plans() {
-        assert!(matches!(p(&["GET", "foo"]), Plan::Slot(12182)));
+        assert!(matches!(p(&["GET", "foo"]), Plan::Slot(12182, Access::Read)));
+        assert!(matches!(p(&["SET", "foo", "1"]), Plan::Slot(12182, Access::Write)));
+        // The table's flag decides, not the name: GETEX and GETDEL change the key.
+        assert!(matches!(p(&["GETEX", "foo"]), Plan::Slot(12182, Access::Write)));
+        assert!(matches!(p(&["GETDEL", "foo"]), Plan::Slot(12182, Access::Write)));
+        assert!(matches!(p(&["ZRANGE", "foo", "0", "-1"]), Plan::Slot(12182, Access::Read)));
+        assert!(matches!(p(&["OBJECT", "ENCODING", "foo"]), Plan::Slot(12182, Access::Read)));
         assert!(matches!(p(&["ping"]), Plan::Local(_)));
         assert!(matches!(p(&["client", "setname", "x"]), Plan::Local(_)));
         assert!(matches!(p(&["dbsize"]), Plan::FanOut(SplitKind::Sum)));
         assert!(matches!(p(&["keys", "*"]), Plan::FanOut(SplitKind::Concat)));
         assert!(matches!(p(&["flushall", "sync"]), Plan::FanOut(SplitKind::AllOk)));
         assert!(matches!(p(&["time"]), Plan::AnyMaster));
-        assert!(matches!(p(&["mget", "{a}1", "{a}2"]), Plan::Slot(_)));
+        assert!(matches!(p(&["mget", "{a}1", "{a}2"]), Plan::Slot(_, Access::Read)));
+        assert!(matches!(p(&["mget", "a", "b"]), Plan::Split(SplitKind::Values, Access::Read, _)));
+        assert!(matches!(p(&["exists", "a", "b"]), Plan::Split(SplitKind::Sum, Access::Read, _)));
+        assert!(matches!(p(&["del", "a", "b"]), Plan::Split(SplitKind::Sum, Access::Write, _)));
         match p(&["mset", "a", "1", "b", "2", "{a}c", "3"]) {
-            Plan::Split(SplitKind::AllOk, g) => {
+            Plan::Split(SplitKind::AllOk, Access::Write, g) => {
                 assert_eq!(g, vec![(key_slot(b"a"), vec![1, 5]), (key_slot(b"b"), vec![3])])
             }
             other => panic!("{other:?}"),

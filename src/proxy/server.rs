@@ -5,6 +5,7 @@
 use crate::cluster::topology::{Addr, Topology};
 use crate::proxy::backend::NodeConns;
 use crate::proxy::local::Peer;
+use crate::proxy::readpolicy::Reads;
 use crate::proxy::{refresh, session, Options, ProxyError, Stats};
 use arc_swap::ArcSwap;
 use std::collections::HashMap;
@@ -23,6 +24,8 @@ pub struct Shared {
     /// The routing snapshot: read without locks on every request, replaced whole on refresh.
     pub topo: ArcSwap<Topology>,
     pub stats: Stats,
+    /// Where reads go (`--read-from`) and the replica health the proxy has seen.
+    pub reads: Reads,
     /// Wakes the refresh task early.
     pub refresh: Notify,
     pub groups: Vec<Group>,
@@ -49,6 +52,7 @@ impl Shared {
     pub fn new(opts: Options) -> Shared {
         let groups = (0..opts.threads).map(|_| Group::default()).collect();
         Shared {
+            reads: Reads::new(opts.read_from, opts.breaker_open),
             opts,
             topo: ArcSwap::from_pointee(Topology::default()),
             stats: Stats::default(),

@@ -7,7 +7,7 @@
 use crate::errors;
 use crate::proxy::local::{self, ClientState, Peer};
 use crate::proxy::redirect::{error_reply, Inflight, Target};
-use crate::proxy::router::{self, Plan};
+use crate::proxy::router::{self, Access, Plan};
 use crate::proxy::server::Shared;
 use crate::proxy::split::{self, Part};
 use crate::proxy::Stats;
@@ -84,7 +84,15 @@ async fn resolve(p: Pending, sh: &Arc<Shared>, group: usize) -> (Bytes, bool) {
 enum Action {
     Reply(Bytes, bool),
     Forward { target: Target, reencoded: Option<Bytes> },
-    Split { kind: router::SplitKind, reqs: Vec<(u16, Bytes, Vec<usize>)>, nkeys: usize },
+    Split { kind: router::SplitKind, access: Access, reqs: Vec<(u16, Bytes, Vec<usize>)>, nkeys: usize },
+}
+
+/// Reads may go where the read policy says; everything else goes to the slot's master.
+fn slot_target(slot: u16, access: Access) -> Target {
+    match access {
+        Access::Read => Target::Read(slot),
+        Access::Write => Target::Slot(slot),
+    }
 }
 
 async fn read_loop<R: AsyncRead + Unpin>(
@@ -146,10 +154,11 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     let req = reencoded.unwrap_or(raw);
                     Pending::Forward(Inflight::start(&sh, group, resp3, client.id, req, target).await, resp3)
                 }
-                Action::Split { kind, reqs, nkeys } => {
+                Action::Split { kind, access, reqs, nkeys } => {
                     let mut parts = Vec::with_capacity(reqs.len());
                     for (slot, req, key_indices) in reqs {
-                        let inflight = Inflight::start(&sh, group, resp3, client.id, req, Target::Slot(slot)).await;
+                        let target = slot_target(slot, access);
+                        let inflight = Inflight::start(&sh, group, resp3, client.id, req, target).await;
                         parts.push(Part { inflight, key_indices });
                     }
                     Pending::Split { kind, parts, nkeys, resp3 }
@@ -176,7 +185,7 @@ fn decide(args: &[&[u8]], client: &mut ClientState, sh: &Shared, inline: bool) -
             let (b, close) = local::run(spec, args, client, sh);
             Action::Reply(b, close)
         }
-        Plan::Slot(s) => Action::Forward { target: Target::Slot(s), reencoded: reencode(args) },
+        Plan::Slot(s, access) => Action::Forward { target: slot_target(s, access), reencoded: reencode(args) },
         Plan::AnyMaster => Action::Forward { target: Target::AnyMaster, reencoded: reencode(args) },
         Plan::FanOut(kind) => {
             // One part per master, each aimed at a slot it owns, so a part follows MOVED and
@@ -190,9 +199,10 @@ fn decide(args: &[&[u8]], client: &mut ClientState, sh: &Shared, inline: bool) -
             }
             let req = split::encode(args);
             let reqs = slots.into_iter().map(|s| (s, req.clone(), Vec::new())).collect();
-            Action::Split { kind, reqs, nkeys: 0 }
+            // The parts go to the masters: FLUSHALL writes, and DBSIZE/KEYS count each shard once.
+            Action::Split { kind, access: Access::Write, reqs, nkeys: 0 }
         }
-        Plan::Split(kind, groups) => {
+        Plan::Split(kind, access, groups) => {
             // Keys in client order: index of each key position among all key positions.
             let mut all: Vec<usize> = groups.iter().flat_map(|(_, p)| p.iter().copied()).collect();
             all.sort_unstable();
@@ -205,7 +215,7 @@ fn decide(args: &[&[u8]], client: &mut ClientState, sh: &Shared, inline: bool) -
                     (slot, req, idx)
                 })
                 .collect();
-            Action::Split { kind, reqs, nkeys }
+            Action::Split { kind, access, reqs, nkeys }
         }
     }
 }
