@@ -113,7 +113,7 @@ fn agreed_view(c: &Cluster, replicas: usize) -> Result<(Topology, Topology), Str
 }
 
 fn node_of(c: &Cluster, addr: &Addr) -> u16 {
-    assert_eq!(addr.host, HOST, "{addr}");
+    assert_eq!(&*addr.host, HOST, "{addr}");
     assert!(c.nodes.iter().any(|n| n.port == addr.port), "{addr} is not a node of the cluster");
     addr.port
 }

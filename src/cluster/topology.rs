@@ -54,23 +54,25 @@ pub enum TopologyError {
 
 type Result<T> = std::result::Result<T, TopologyError>;
 
-/// Where to connect: the preferred endpoint (after the endpoint rule) and the client port.
+/// Where to connect: the preferred endpoint (after the endpoint rule) and the client port. The
+/// host is shared (`Arc<str>`): the proxy copies an address into every request it routes, and a
+/// copy must not allocate.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Addr {
-    pub host: String,
+    pub host: std::sync::Arc<str>,
     pub port: u16,
 }
 
 impl Addr {
     pub fn new(host: impl Into<String>, port: u16) -> Addr {
-        Addr { host: host.into(), port }
+        Addr { host: host.into().into(), port }
     }
 
     /// `host:port` as MOVED/ASK print it (Redis does not bracket IPv6 there either); a host
     /// without a port is refused.
     pub fn parse(s: &str) -> Option<Addr> {
         let (host, port) = s.rsplit_once(':')?;
-        Some(Addr { host: host.to_string(), port: port.parse().ok()? })
+        Some(Addr::new(host, port.parse().ok()?))
     }
 }
 
@@ -117,7 +119,7 @@ impl NodeInfo {
     fn new(id: String, addr: Addr, role: Role) -> NodeInfo {
         NodeInfo {
             id,
-            ip: addr.host.clone(),
+            ip: addr.host.to_string(),
             addr,
             hostname: None,
             tls_port: None,
@@ -569,7 +571,7 @@ fn shard_node(f: &Frame, seed_host: &str) -> Result<NodeInfo> {
     // Without an endpoint field (not Redis 7.0, but cheap to accept), the IP is the endpoint.
     let host = endpoint(Some(ep.as_deref().unwrap_or(&ip)), seed_host);
     let ip = if ip.is_empty() { seed_host.to_string() } else { ip };
-    Ok(NodeInfo { id, addr: Addr { host, port: p }, ip, hostname, tls_port, role, health, replication_offset: offset })
+    Ok(NodeInfo { id, addr: Addr::new(host, p), ip, hostname, tls_port, role, health, replication_offset: offset })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -641,7 +643,7 @@ fn slots_node(f: &Frame, seed_host: &str, role: Role) -> Result<NodeInfo> {
         Some(ip) if !ip.is_empty() => ip,
         _ => host.clone(),
     };
-    let mut n = NodeInfo::new(id, Addr { host, port: p }, role);
+    let mut n = NodeInfo::new(id, Addr::new(host, p), role);
     n.ip = ip;
     n.hostname = hostname;
     Ok(n)
@@ -766,7 +768,7 @@ fn nodes_line(line: &str, line_no: usize, seed_host: &str) -> std::result::Resul
         }
     }
     let health = if flags.contains(&"fail") { Health::Fail } else { Health::Online };
-    let mut node = NodeInfo::new(id.to_string(), Addr { host: host.clone(), port: if noaddr { 0 } else { p } }, role);
+    let mut node = NodeInfo::new(id.to_string(), Addr::new(host.clone(), if noaddr { 0 } else { p }), role);
     node.ip = if ip.is_empty() { host } else { ip.to_string() };
     node.hostname = hostname;
     node.health = health;

@@ -180,7 +180,7 @@ impl ConnTask {
     }
 
     async fn connect(&self) -> Result<TcpStream, String> {
-        let target = (self.addr.host.as_str(), self.addr.port);
+        let target = (&*self.addr.host, self.addr.port);
         match tokio::time::timeout(self.connect_timeout, TcpStream::connect(target)).await {
             Ok(Ok(s)) => {
                 let _ = s.set_nodelay(true);

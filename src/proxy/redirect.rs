@@ -8,7 +8,7 @@ use crate::cluster::topology::Addr;
 use crate::errors;
 use crate::proxy::backend::{BackendError, ReplyResult};
 use crate::proxy::readpolicy::{self, Pick};
-use crate::proxy::server::{ConnKey, Shared};
+use crate::proxy::server::Shared;
 use crate::proxy::Stats;
 use bytes::Bytes;
 use rand::Rng;
@@ -90,11 +90,6 @@ pub fn error_reply(text: &str) -> Bytes {
     r.buf.freeze()
 }
 
-/// The connection kind for a request to `addr`: a READONLY one when it goes to a replica.
-fn conn_key(addr: &Addr, resp3: bool, replica: bool) -> ConnKey {
-    ConnKey { addr: addr.clone(), resp3, readonly: replica }
-}
-
 impl Inflight {
     /// Sends `req` to the target's node in the current snapshot.
     pub async fn start(sh: &Arc<Shared>, group: usize, resp3: bool, lane: u64, req: Bytes, target: Target) -> Inflight {
@@ -102,7 +97,7 @@ impl Inflight {
         let replica = pick.as_ref().is_some_and(|p| p.replica);
         let addr = pick.map(|p| p.addr);
         let rx = match &addr {
-            Some(a) => Some(sh.conns_of(group, conn_key(a, resp3, replica)).send(req.clone(), false, lane).await),
+            Some(a) => Some(sh.conns(group, a, resp3, replica).send(req.clone(), false, lane).await),
             None => None,
         };
         Inflight { lane, req, target, addr, replica, rx }
@@ -209,7 +204,7 @@ impl Inflight {
             addr = next.map(|p| p.addr);
             res = match &addr {
                 Some(a) => {
-                    let rx = sh.conns_of(group, conn_key(a, resp3, replica)).send(req.clone(), asking, lane).await;
+                    let rx = sh.conns(group, a, resp3, replica).send(req.clone(), asking, lane).await;
                     Some(rx.await.unwrap_or_else(|_| Err(BackendError::NotSent("request dropped".into()))))
                 }
                 None => None,

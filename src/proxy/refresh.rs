@@ -32,7 +32,7 @@ pub fn auth_command(opts: &Options) -> Vec<String> {
 /// when not empty: nodes with requirepass answer nothing else before it.
 pub async fn fetch_view(addr: &Addr, timeout: Duration, auth: &[String]) -> Result<Topology, String> {
     let work = async {
-        let mut s = TcpStream::connect((addr.host.as_str(), addr.port)).await.map_err(|e| e.to_string())?;
+        let mut s = TcpStream::connect((&*addr.host, addr.port)).await.map_err(|e| e.to_string())?;
         let mut buf = BytesMut::new();
         if !auth.is_empty() {
             let args: Vec<&str> = auth.iter().map(String::as_str).collect();

@@ -8,7 +8,6 @@ use crate::proxy::local::Peer;
 use crate::proxy::readpolicy::Reads;
 use crate::proxy::{refresh, session, Options, ProxyError, Stats};
 use arc_swap::ArcSwap;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -36,7 +35,7 @@ pub struct Shared {
 /// One worker group's backend connections, by node and connection kind.
 #[derive(Default)]
 pub struct Group {
-    conns: Mutex<HashMap<ConnKey, Arc<NodeConns>>>,
+    conns: Mutex<hashbrown::HashMap<ConnKey, Arc<NodeConns>>>,
 }
 
 /// Connections differ in the state their prelude set up: RESP3 replies (`HELLO 3`) and replica
@@ -46,6 +45,21 @@ pub struct ConnKey {
     pub addr: Addr,
     pub resp3: bool,
     pub readonly: bool,
+}
+
+/// [`ConnKey`] borrowed, for lookups. Its derived `Hash` hashes the same fields in the same order
+/// (`&Addr` hashes as `Addr`), which `Equivalent` requires.
+#[derive(Hash)]
+struct ConnKeyRef<'a> {
+    addr: &'a Addr,
+    resp3: bool,
+    readonly: bool,
+}
+
+impl hashbrown::Equivalent<ConnKey> for ConnKeyRef<'_> {
+    fn equivalent(&self, k: &ConnKey) -> bool {
+        self.addr == &k.addr && self.resp3 == k.resp3 && self.readonly == k.readonly
+    }
 }
 
 impl Shared {
@@ -63,17 +77,17 @@ impl Shared {
         }
     }
 
-    /// The connections of `group` to `addr`, opened on first use.
-    pub fn conns(&self, group: usize, addr: &Addr, resp3: bool) -> Arc<NodeConns> {
-        self.conns_of(group, ConnKey { addr: addr.clone(), resp3, readonly: false })
-    }
-
-    pub fn conns_of(&self, group: usize, key: ConnKey) -> Arc<NodeConns> {
+    /// The connections of `group` to `addr` (READONLY ones for replica reads), opened on first
+    /// use. Called for every request: the lookup borrows its key, so it neither allocates nor
+    /// contends (only this group's worker thread takes this lock).
+    pub fn conns(&self, group: usize, addr: &Addr, resp3: bool, readonly: bool) -> Arc<NodeConns> {
         let g = &self.groups[group % self.groups.len()];
         let mut map = g.conns.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = map.get(&key) {
+        let probe = ConnKeyRef { addr, resp3, readonly };
+        if let Some(c) = map.get(&probe) {
             return c.clone();
         }
+        let key = ConnKey { addr: addr.clone(), resp3, readonly };
         let c = NodeConns::spawn(&key, &self.opts);
         map.insert(key, c.clone());
         c

@@ -225,7 +225,7 @@ fn shards_health_tls_and_hostnames() {
     assert_eq!(r[1].addr, Addr::new("192.168.1.1", 7001));
     assert_eq!(r[1].health, Health::Loading);
     assert!(!r[1].is_serving());
-    assert_eq!((r[0].addr.host.as_str(), r[0].health), ("10.0.0.3", Health::Fail));
+    assert_eq!((&*r[0].addr.host, r[0].health), ("10.0.0.3", Health::Fail));
     assert!(!r[0].is_serving());
     // A shard of a failed master with no slots and no master left is dropped; with slots it is an error.
     let orphan = |slots: Vec<Frame>| {
@@ -256,7 +256,7 @@ fn slots_node_entry_variants() {
         assert_eq!((a.addr.clone(), a.id.as_str()), (Addr::new("10.0.0.1", 7000), ""));
         assert_eq!(t.master_for_slot(150).unwrap().id, IDS[1]);
         let c = t.master_for_slot(250).unwrap();
-        assert_eq!((c.addr.host.as_str(), c.ip.as_str()), ("host-c", "10.0.0.3"));
+        assert_eq!((&*c.addr.host, c.ip.as_str()), ("host-c", "10.0.0.3"));
         let f = &t.replicas_for_slot(250)[0];
         assert_eq!(
             (f.addr.clone(), f.ip.as_str(), f.hostname.as_deref()),
@@ -292,7 +292,7 @@ fn nodes_flags_and_odd_lines() {
     let a = t.master_for_slot(0).unwrap();
     assert_eq!((a.addr.clone(), a.hostname.as_deref()), (Addr::new("seed", 7000), Some("host-a")));
     let b2 = t.master_for_slot(150).unwrap();
-    assert_eq!((b2.addr.host.as_str(), b2.hostname.as_deref()), ("10.0.0.2", None));
+    assert_eq!((&*b2.addr.host, b2.hostname.as_deref()), ("10.0.0.2", None));
     assert_eq!(t.shards().iter().find(|s| s.master.id == IDS[1]).unwrap().slots, vec![(101, 200)]);
     assert_eq!(t.master_for_slot(201).unwrap().health, Health::Fail);
     let n = t.master_for_slot(301).unwrap();
