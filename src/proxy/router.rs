@@ -130,6 +130,36 @@ pub fn refused_before_auth(args: &[&[u8]]) -> bool {
     }
 }
 
+/// What the proxy does with a command, whatever its arguments: decided once per table entry (by
+/// the string tests above) and looked up by the entry's id on every request.
+#[derive(Debug, Clone, Copy)]
+enum Class {
+    Local,
+    Refused,
+    FanOut(SplitKind),
+    Keyed { split: Option<SplitKind>, access: Access },
+}
+
+fn class(spec: &CommandSpec) -> Class {
+    static CLASSES: std::sync::OnceLock<Vec<Class>> = std::sync::OnceLock::new();
+    let classes = CLASSES.get_or_init(|| {
+        let mut v = vec![Class::Refused; command::all().map(|c| c.id + 1).max().unwrap_or(0)];
+        for c in command::all() {
+            v[c.id] = if is_local(c.name) {
+                Class::Local
+            } else if needs_own_connection(c) {
+                Class::Refused
+            } else if let Some(kind) = fan_out_kind(c.name) {
+                Class::FanOut(kind)
+            } else {
+                Class::Keyed { split: split_kind(c.name), access: Access::of(c) }
+            };
+        }
+        v
+    });
+    classes.get(spec.id).copied().unwrap_or(Class::Refused)
+}
+
 pub fn plan(args: &[&[u8]]) -> Plan {
     let spec = match command::resolve(args) {
         Ok(s) => s,
@@ -138,15 +168,12 @@ pub fn plan(args: &[&[u8]]) -> Plan {
     if !spec.arity_ok(args.len()) {
         return Plan::Error(errors::wrong_arity(spec.name));
     }
-    if is_local(spec.name) {
-        return Plan::Local(spec);
-    }
-    if needs_own_connection(spec) {
-        return Plan::Error(errors::proxy_unsupported(spec.name));
-    }
-    if let Some(kind) = fan_out_kind(spec.name) {
-        return Plan::FanOut(kind);
-    }
+    let (split, access) = match class(spec) {
+        Class::Local => return Plan::Local(spec),
+        Class::Refused => return Plan::Error(errors::proxy_unsupported(spec.name)),
+        Class::FanOut(kind) => return Plan::FanOut(kind),
+        Class::Keyed { split, access } => (split, access),
+    };
     let mut first: Option<u16> = None;
     let mut cross = false;
     let valid = command::visit_key_positions(spec, args, |i| {
@@ -163,8 +190,8 @@ pub fn plan(args: &[&[u8]]) -> Plan {
     }
     match (first, cross) {
         (None, _) => Plan::AnyMaster,
-        (Some(s), false) => Plan::Slot(s, Access::of(spec)),
-        (Some(_), true) => match split_kind(spec.name) {
+        (Some(s), false) => Plan::Slot(s, access),
+        (Some(_), true) => match split {
             Some(kind) => {
                 let mut groups: Vec<(u16, Vec<usize>)> = Vec::new();
                 command::visit_key_positions(spec, args, |i| {
@@ -174,7 +201,7 @@ pub fn plan(args: &[&[u8]]) -> Plan {
                         None => groups.push((s, vec![i])),
                     }
                 });
-                Plan::Split(kind, Access::of(spec), groups)
+                Plan::Split(kind, access, groups)
             }
             None => Plan::Error(errors::CROSSSLOT.to_string()),
         },
