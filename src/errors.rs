@@ -251,3 +251,18 @@ pub fn proxy_bad_part_reply(node: &str) -> String {
     format!("ERR slotway proxy: unexpected reply from {node} to a split command")
 }
 pub const PROXY_PROTOCOL_VERSION: &str = "ERR Protocol version is not an integer or out of range";
+
+// --- proxy failures ---
+// The `why` part of `proxy_node_error` ("ERR slotway proxy: node host:port: <why>").
+/// A request's reply did not come within the request timeout; it may have run.
+pub fn proxy_request_timeout(ms: u128) -> String {
+    format!("request timed out after {ms} ms")
+}
+/// A request queued on a connection whose oldest request timed out: never written, failed at once.
+pub fn proxy_not_sent_after_timeout(ms: u128) -> String {
+    format!("not sent: the connection timed out (no reply within {ms} ms)")
+}
+/// The node's circuit breaker is open: its requests fail at once until a probe gets a reply.
+pub fn proxy_circuit_open(failures: u32) -> String {
+    format!("circuit breaker open after {failures} consecutive failures")
+}

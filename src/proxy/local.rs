@@ -214,10 +214,11 @@ fn info(sh: &Shared) -> String {
         let slots = topo.shards().iter().find(|sh| sh.master.addr == n.addr).map_or(0, |sh| sh.slot_count());
         let _ = write!(
             s,
-            "node{i}:addr={},role={:?},slots={slots},connected={},inflight={inflight},errors={errors}\r\n",
+            "node{i}:addr={},role={:?},slots={slots},connected={},inflight={inflight},errors={errors},breaker={}\r\n",
             n.addr,
             n.role,
-            u8::from(connected)
+            u8::from(connected),
+            sh.breakers.state(&n.addr).name()
         );
     }
     s

@@ -1,8 +1,10 @@
 //! What happens after a request was sent: the reply is passed on unless it is a redirect or a
 //! transient cluster error. MOVED updates that slot in the snapshot, wakes the refresh and
 //! retries on the new owner; ASK sends ASKING + the request to the target once, without touching
-//! the map; TRYAGAIN, CLUSTERDOWN and an unreachable node are retried with backoff. Every loop is
-//! bounded; at the bound the client gets an error naming the node.
+//! the map; TRYAGAIN, CLUSTERDOWN and an unreachable node are retried with backoff. A node whose
+//! breaker is open (or whose connection timed out) is not retried: the request goes to another
+//! owner if the snapshot names one, else fails at once. Every loop is bounded; at the bound the
+//! client gets an error naming the node.
 
 use crate::cluster::topology::Addr;
 use crate::errors;
@@ -153,6 +155,20 @@ impl Inflight {
                     }
                     backoff(retries).await;
                     (route(sh, target), false)
+                }
+                Some(Err(BackendError::Unavailable(why))) => {
+                    // The node is down right now (breaker open, or its connection timed out): the
+                    // same node would fail the same way, so only another owner (a failover the
+                    // refresh has seen) is worth a try; otherwise the client hears it at once.
+                    Stats::inc(&sh.stats.conn_errors);
+                    sh.refresh.notify_one();
+                    retries += 1;
+                    let next = route(sh, target);
+                    if retries > sh.opts.max_retries || next.is_none() || next == addr {
+                        let node = addr.as_ref().map(|a| a.to_string()).unwrap_or_default();
+                        return error_reply(&errors::proxy_node_error(&node, &why));
+                    }
+                    (next, false)
                 }
                 Some(Err(BackendError::Lost(why))) => {
                     // It may have run: retrying a write could apply it twice.

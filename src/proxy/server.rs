@@ -4,6 +4,7 @@
 
 use crate::cluster::topology::{Addr, Topology};
 use crate::proxy::backend::NodeConns;
+use crate::proxy::breaker::Breakers;
 use crate::proxy::{refresh, session, Options, ProxyError, Stats};
 use arc_swap::ArcSwap;
 use std::collections::HashMap;
@@ -25,6 +26,8 @@ pub struct Shared {
     /// Wakes the refresh task early.
     pub refresh: Notify,
     pub groups: Vec<Group>,
+    /// One circuit breaker per node, shared by every group's connections to it.
+    pub breakers: Breakers,
     next_client: AtomicU64,
     next_group: AtomicUsize,
 }
@@ -47,12 +50,14 @@ pub struct ConnKey {
 impl Shared {
     pub fn new(opts: Options) -> Shared {
         let groups = (0..opts.threads).map(|_| Group::default()).collect();
+        let breakers = Breakers::new(&opts);
         Shared {
             opts,
             topo: ArcSwap::from_pointee(Topology::default()),
             stats: Stats::default(),
             refresh: Notify::new(),
             groups,
+            breakers,
             next_client: AtomicU64::new(1),
             next_group: AtomicUsize::new(0),
         }
@@ -69,7 +74,7 @@ impl Shared {
         if let Some(c) = map.get(&key) {
             return c.clone();
         }
-        let c = NodeConns::spawn(&key, &self.opts);
+        let c = NodeConns::spawn(&key, &self.opts, self.breakers.get(&key.addr));
         map.insert(key, c.clone());
         c
     }
