@@ -21,6 +21,13 @@ both!(killed_node_fails_fast, killed_node_fails_fast_redis, killed_node_fails_fa
 both!(stalled_node_times_out, stalled_node_times_out_redis, stalled_node_times_out_slotway);
 both!(breaker_opens_and_closes, breaker_opens_and_closes_redis, breaker_opens_and_closes_slotway);
 
+/// Needs replicas: real Redis only until slotway nodes replicate.
+#[test]
+fn failover_reroutes_redis() {
+    assert!(support::redis_available(), "redis-server is not installed: run scripts/test, which installs it");
+    failover_reroutes(Kind::Redis);
+}
+
 /// The proxy on its own runtime thread, stopped (gracefully) and joined on drop.
 struct InProc {
     port: u16,
@@ -387,4 +394,69 @@ fn breaker_opens_and_closes(kind: Kind) {
     eprintln!("{kind:?}: breaker closed and traffic back {took:?} after the restart");
     let line = info_node_line(&mut watcher, &dead);
     assert_eq!(info_field(&line, "breaker"), "closed", "{kind:?}: {line}");
+}
+
+/// SIGKILL a master that has a replica: its requests fail fast naming it (the breaker opens) until
+/// the cluster promotes the replica; the refresh picks up the new owner and the same requests go
+/// there, without the old master ever coming back.
+fn failover_reroutes(kind: Kind) {
+    let mut c = Cluster::create_replicated(kind, 3, 1);
+    c.nodes.iter().for_each(allow_partial_coverage);
+    // A replica that has not finished its first sync may not take over.
+    c.wait_for(Duration::from_secs(30), "every replica synced", |c| {
+        for n in &c.nodes {
+            let info = n.text(&["INFO", "replication"])?;
+            if info.contains("role:slave") && !info.contains("master_link_status:up") {
+                return Err(format!("{}: {info}", n.addr()));
+            }
+        }
+        Ok(())
+    });
+    let p = InProc::start(&c, |_| {});
+    let lines = c.node(0).nodes().expect("CLUSTER NODES");
+    let victim = lines
+        .iter()
+        .find(|l| l.flags.iter().any(|f| f == "master") && l.slot_count() > 0)
+        .expect("a master with slots")
+        .addr
+        .split('@')
+        .next()
+        .expect("addr")
+        .to_string();
+    let i = c.nodes.iter().position(|n| n.addr() == victim).expect("victim is one of ours");
+    let keys = keys_of(c.node(i), 5);
+    let mut k = p.conn();
+    for key in &keys {
+        assert!(is_ok(&k.cmd(&["SET", key, "v"])), "{kind:?}: SET before the kill");
+    }
+    c.nodes[i].kill();
+    let t = Instant::now();
+    let deadline = t + Duration::from_secs(30);
+    let mut failures = 0;
+    loop {
+        let r = k.cmd(&["SET", &keys[0], "after"]);
+        if is_ok(&r) {
+            break;
+        }
+        assert!(names_node(&r, &victim), "{kind:?}: before the failover: {}", text(&r));
+        failures += 1;
+        if Instant::now() >= deadline {
+            let mut w = p.conn();
+            let info = text(&w.cmd(&["INFO"]));
+            let nodes = c.node((i + 1) % c.nodes.len()).text(&["CLUSTER", "NODES"]);
+            panic!("{kind:?}: no failover seen within 30 s; last: {}\n{info}\n{nodes:?}", text(&r));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!("{kind:?}: {failures} fast failures, then the new master took the traffic after {:?}", t.elapsed());
+    assert!(failures > 0, "{kind:?}: the kill went unnoticed");
+    for key in &keys {
+        assert!(is_ok(&k.cmd(&["SET", key, "after"])), "{kind:?}: SET {key} after the failover");
+        assert_eq!(text(&k.cmd(&["GET", key])), "after", "{kind:?}: GET {key} after the failover");
+    }
+    let new_owner = c.node((i + 1) % c.nodes.len()).text(&["CLUSTER", "NODES"]).expect("CLUSTER NODES");
+    assert!(
+        new_owner.lines().any(|l| l.contains(&format!("{victim}@")) && l.contains("fail")),
+        "{kind:?}: the old master is not marked failed:\n{new_owner}"
+    );
 }

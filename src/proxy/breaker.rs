@@ -234,10 +234,10 @@ mod tests {
 
     #[test]
     fn one_probe_after_the_open_period() {
-        let b = breaker(1, 30);
+        let b = breaker(1, 200);
         assert!(b.failure());
         assert!(b.admit().is_err());
-        std::thread::sleep(Duration::from_millis(40));
+        std::thread::sleep(Duration::from_millis(250));
         assert!(b.healthy());
         assert!(b.admit().is_ok(), "the probe");
         assert_eq!(b.state(), BreakerState::HalfOpen);
@@ -246,7 +246,7 @@ mod tests {
         assert!(b.failure());
         assert_eq!(b.state(), BreakerState::Open);
         assert!(b.admit().is_err());
-        std::thread::sleep(Duration::from_millis(40));
+        std::thread::sleep(Duration::from_millis(250));
         assert!(b.admit().is_ok());
         b.success();
         assert_eq!(b.state(), BreakerState::Closed);
@@ -255,13 +255,13 @@ mod tests {
 
     #[test]
     fn a_lost_probe_is_replaced() {
-        let b = breaker(1, 10);
+        let b = breaker(1, 200);
         b.failure();
-        std::thread::sleep(Duration::from_millis(15));
+        std::thread::sleep(Duration::from_millis(250));
         assert!(b.admit().is_ok());
         assert!(b.admit().is_err());
-        // probe_for = 10 + 20 + 20 ms
-        std::thread::sleep(Duration::from_millis(60));
+        // probe_for = 200 + 20 + 20 ms
+        std::thread::sleep(Duration::from_millis(300));
         assert!(b.admit().is_ok());
     }
 
