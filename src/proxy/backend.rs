@@ -299,12 +299,23 @@ impl ConnTask {
                     armed = true;
                 }
                 // A node that stopped reading fills the socket buffer and blocks the write: that
-                // is bounded by the oldest request's deadline too.
-                let deadline = inflight.front().map_or(now, |(t, _)| *t) + self.request_timeout;
-                match tokio::time::timeout_at(deadline, wr.write_all(&out)).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => return Some(Broken::Failed(format!("write to {} failed: {e}", self.addr))),
-                    Err(_) => return Some(self.timed_out()),
+                // is bounded by the oldest request's deadline too, on the same timer.
+                {
+                    let mut write = std::pin::pin!(wr.write_all(&out));
+                    loop {
+                        tokio::select! {
+                            biased;
+                            r = &mut write => match r {
+                                Ok(()) => break,
+                                Err(e) => return Some(Broken::Failed(format!("write to {} failed: {e}", self.addr))),
+                            },
+                            () = &mut timer, if armed => {
+                                if let Some(b) = self.check_deadline(inflight, timer.as_mut(), &mut armed) {
+                                    return Some(b);
+                                }
+                            }
+                        }
+                    }
                 }
                 out.clear();
             }
@@ -356,22 +367,34 @@ impl ConnTask {
                         rbuf.reserve(16 * 1024);
                     }
                 }
-                () = &mut timer, if armed => match inflight.front() {
-                    None => armed = false,
-                    Some((sent, _)) => {
-                        let due = *sent + self.request_timeout;
-                        if due <= Instant::now() {
-                            return Some(self.timed_out());
-                        }
-                        timer.as_mut().reset(due);
+                () = &mut timer, if armed => {
+                    if let Some(b) = self.check_deadline(inflight, timer.as_mut(), &mut armed) {
+                        return Some(b);
                     }
-                },
+                }
             }
         }
     }
 
-    fn timed_out(&self) -> Broken {
-        Broken::TimedOut(errors::proxy_request_timeout(self.request_timeout.as_millis()))
+    /// The timer fired: the oldest request has timed out (`Some`), or the timer moves on to its
+    /// deadline (it was armed for an older, since answered request), or nothing is in flight and
+    /// it rests until the next write.
+    fn check_deadline(
+        &self,
+        inflight: &VecDeque<Sent>,
+        timer: std::pin::Pin<&mut tokio::time::Sleep>,
+        armed: &mut bool,
+    ) -> Option<Broken> {
+        let Some((sent, _)) = inflight.front() else {
+            *armed = false;
+            return None;
+        };
+        let due = *sent + self.request_timeout;
+        if due <= Instant::now() {
+            return Some(Broken::TimedOut(errors::proxy_request_timeout(self.request_timeout.as_millis())));
+        }
+        timer.reset(due);
+        None
     }
 
     fn queue(&self, r: Request, now: Instant, out: &mut BytesMut, inflight: &mut VecDeque<Sent>) {
