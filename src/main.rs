@@ -39,6 +39,12 @@ enum Cmd {
         /// cluster-node-timeout of every node, in milliseconds.
         #[arg(long, default_value_t = slotway::up::DEFAULT_NODE_TIMEOUT_MS, value_parser = clap::value_parser!(u64).range(100..))]
         node_timeout: u64,
+        /// Client port of the proxy in front of the cluster.
+        #[arg(long, default_value_t = slotway::up::DEFAULT_PROXY_PORT)]
+        proxy_port: u16,
+        /// Run the cluster without the proxy.
+        #[arg(long)]
+        no_proxy: bool,
     },
     /// Run the cluster proxy: clients that know nothing about clusters connect to `--listen` and
     /// see one Redis; requests are routed by slot to the cluster found from the `--seed` nodes.
@@ -76,9 +82,10 @@ fn main() -> anyhow::Result<()> {
             init_logging(config.get("loglevel").unwrap_or("notice"), config.get("logfile").unwrap_or(""))?;
             slotway::node::run(config, |_| {})?;
         }
-        Cmd::Up { dir, port, masters, node_timeout } => {
+        Cmd::Up { dir, port, masters, node_timeout, proxy_port, no_proxy } => {
             init_up_logging();
-            let opts = slotway::up::Options { dir, port, masters, node_timeout_ms: node_timeout };
+            let proxy_port = (!no_proxy).then_some(proxy_port);
+            let opts = slotway::up::Options { dir, port, masters, node_timeout_ms: node_timeout, proxy_port };
             if let Err(e) = slotway::up::run(&opts, &mut std::io::stdout()) {
                 eprintln!("slotway up: {e}");
                 std::process::exit(1);
@@ -134,8 +141,11 @@ fn init_logging(level: &str, file: &str) -> anyhow::Result<()> {
 /// The nodes of `up` share one terminal with the banner: warnings only by default, on stderr,
 /// each line naming its node's thread (`node-7000`).
 fn init_up_logging() {
+    // `up` reports its nodes' failures itself; its proxy's lost-connection warnings would only
+    // repeat them (every Ctrl-C stops the nodes under the proxy's connections).
+    let default = "warn,slotway::proxy::backend=error";
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into()))
         .with_target(false)
         .with_thread_names(true)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

@@ -7,6 +7,10 @@
 //! is formed the way `redis-cli --cluster create` forms one, through the nodes' client ports with
 //! CLUSTER commands, so `up` exercises the same paths the real tools use.
 //!
+//! Once the cluster is ready, a `slotway proxy` runs in front of it on its own thread and runtime
+//! (the same code `slotway proxy` runs), so a client that knows nothing about clusters needs one
+//! address: `redis-cli -p <proxy port>`.
+//!
 //! Every node keeps its files in `<dir>/node-<port>/`; its `nodes.conf` holds its id, epochs and
 //! view of the cluster, which is what lets a second run come back as the same cluster. Keys are not
 //! persisted yet (no RDB/AOF), so they do not survive a restart.
@@ -27,6 +31,8 @@ pub const HOST: &str = "127.0.0.1";
 pub const DEFAULT_DIR: &str = "./slotway-data";
 pub const DEFAULT_PORT: u16 = 7000;
 pub const DEFAULT_MASTERS: u16 = 3;
+/// The same default as `slotway proxy --listen`, one above a stock Redis's 6379.
+pub const DEFAULT_PROXY_PORT: u16 = 6380;
 /// Shorter than Redis's 15 s default: on one machine a node that stops answering for 5 s is down.
 pub const DEFAULT_NODE_TIMEOUT_MS: u64 = 5000;
 /// The bus port is the client port plus this, as in Redis.
@@ -58,6 +64,8 @@ pub struct Options {
     pub port: u16,
     pub masters: u16,
     pub node_timeout_ms: u64,
+    /// The proxy's client port; `None` runs the cluster without a proxy.
+    pub proxy_port: Option<u16>,
 }
 
 impl Default for Options {
@@ -67,6 +75,7 @@ impl Default for Options {
             port: DEFAULT_PORT,
             masters: DEFAULT_MASTERS,
             node_timeout_ms: DEFAULT_NODE_TIMEOUT_MS,
+            proxy_port: Some(DEFAULT_PROXY_PORT),
         }
     }
 }
@@ -79,6 +88,8 @@ pub enum UpError {
         "port {port} ({role}) is already in use ({source}); stop whatever listens there, or pick other ports with --port"
     )]
     PortInUse { port: u16, role: &'static str, source: std::io::Error },
+    #[error("port {port} (proxy port) is already in use ({source}); stop whatever listens there, pick another with --proxy-port, or run without the proxy (--no-proxy)")]
+    ProxyPortInUse { port: u16, source: std::io::Error },
     #[error("data directory {path}: {source}")]
     DataDir { path: String, source: std::io::Error },
     #[error("node on port {port}: bad configuration: {msg}")]
@@ -104,6 +115,8 @@ pub enum UpError {
     NotReady { detail: String, dir: String },
     #[error("nodes on ports {ports} did not stop within {}s; exiting anyway", STOP_TIMEOUT.as_secs())]
     Stuck { ports: String },
+    #[error("the proxy on port {port} {msg}")]
+    Proxy { port: u16, msg: String },
     #[error("{0} received again while stopping; exiting without waiting for the nodes")]
     Impatient(&'static str),
     /// A signal came while the cluster was starting: not a failure, `run` stops cleanly.
@@ -124,7 +137,7 @@ struct NodePlan {
 /// startup).
 pub fn run(opts: &Options, out: &mut dyn Write) -> Result<(), UpError> {
     let plans = plan(opts)?;
-    check_ports(&plans)?;
+    check_ports(&plans, opts.proxy_port)?;
     let configs = plans.iter().map(|p| node_config(p, opts)).collect::<Result<Vec<_>, _>>()?;
 
     let (tx, rx) = mpsc::channel();
@@ -141,16 +154,25 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> Result<(), UpError> {
     }
     drop(tx);
 
-    match startup(&mut nodes, &plans, opts, out) {
+    let mut proxy = None;
+    match startup(&mut nodes, &plans, opts, &mut proxy, out) {
         Ok(()) | Err(UpError::Interrupted) => {}
         Err(e) => {
+            if let Some(p) = proxy.take() {
+                p.stop();
+            }
             nodes.begin_stop(Duration::ZERO);
             // The startup error is the one worth reporting; a failure to stop only adds noise.
             let _ = nodes.wait_stopped();
             return Err(e);
         }
     }
-    nodes.wait_stopped()?;
+    let stopped = nodes.wait_stopped();
+    // The proxy saw the same signal and is draining its clients; its drain is bounded.
+    if let Some(p) = proxy.take() {
+        p.stop();
+    }
+    stopped?;
     if let Some((port, msg)) = nodes.failures.first() {
         return Err(UpError::NodeFailed { port: *port, msg: msg.clone() });
     }
@@ -178,6 +200,19 @@ fn plan(opts: &Options) -> Result<Vec<NodePlan>, UpError> {
             65535 - u32::from(BUS_PORT_OFFSET) - u32::from(opts.masters) + 1
         )));
     }
+    if let Some(p) = opts.proxy_port {
+        let taken = |q: u32| (u32::from(opts.port)..=last).contains(&q);
+        if p == 0
+            || taken(u32::from(p))
+            || u32::from(p) >= u32::from(opts.port) + u32::from(BUS_PORT_OFFSET)
+                && taken(u32::from(p) - u32::from(BUS_PORT_OFFSET))
+        {
+            return Err(UpError::Options(format!(
+                "--proxy-port {p} must be a fixed port (not 0) outside the nodes' ports {}..{last} and their bus ports",
+                opts.port
+            )));
+        }
+    }
     Ok((0..opts.masters)
         .map(|i| {
             let port = opts.port + i;
@@ -187,7 +222,10 @@ fn plan(opts: &Options) -> Result<Vec<NodePlan>, UpError> {
 }
 
 /// Fails early, naming the port, instead of starting some nodes and failing on the next.
-fn check_ports(plans: &[NodePlan]) -> Result<(), UpError> {
+fn check_ports(plans: &[NodePlan], proxy_port: Option<u16>) -> Result<(), UpError> {
+    if let Some(port) = proxy_port {
+        TcpListener::bind((Ipv4Addr::LOCALHOST, port)).map_err(|source| UpError::ProxyPortInUse { port, source })?;
+    }
     for (i, p) in plans.iter().enumerate() {
         for (port, role) in [(p.port, "client port"), (p.bus_port, "cluster bus port")] {
             TcpListener::bind((Ipv4Addr::LOCALHOST, port)).map_err(|source| UpError::PortInUse {
@@ -414,7 +452,13 @@ impl Nodes {
 
 /// Waits for the nodes to listen, forms or rejoins the cluster, waits until it is ready and
 /// prints the banner.
-fn startup(nodes: &mut Nodes, plans: &[NodePlan], opts: &Options, out: &mut dyn Write) -> Result<(), UpError> {
+fn startup(
+    nodes: &mut Nodes,
+    plans: &[NodePlan],
+    opts: &Options,
+    proxy: &mut Option<ProxyThread>,
+    out: &mut dyn Write,
+) -> Result<(), UpError> {
     let deadline = Instant::now() + START_TIMEOUT;
     while nodes.ready.len() < plans.len() {
         nodes.check()?;
@@ -428,8 +472,92 @@ fn startup(nodes: &mut Nodes, plans: &[NodePlan], opts: &Options, out: &mut dyn 
     let ports: Vec<u16> = plans.iter().map(|p| p.port).collect();
     let formed = form(&ports)?;
     let view = wait_ready(nodes, &ports, opts)?;
+    if let Some(port) = opts.proxy_port {
+        let p = proxy.insert(ProxyThread::spawn(port, &ports)?);
+        p.wait_ready(nodes)?;
+    }
     print_banner(out, opts, &view, formed);
     Ok(())
+}
+
+/// The proxy in front of the local cluster: its own threads and runtimes, stopped
+/// by the process's SIGINT/SIGTERM like every node, or by [`ProxyThread::stop`].
+struct ProxyThread {
+    port: u16,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<Result<(), String>>>,
+}
+
+/// Worker threads of `up`'s proxy: a local cluster for trying things out needs no more.
+const PROXY_THREADS: usize = 2;
+
+impl ProxyThread {
+    fn spawn(port: u16, node_ports: &[u16]) -> Result<ProxyThread, UpError> {
+        let seeds = node_ports.iter().map(|&p| crate::cluster::Addr::new(HOST, p)).collect();
+        let opts = crate::proxy::Options::new(format!("{HOST}:{port}"), seeds, PROXY_THREADS);
+        // The proxy's control plane; `serve` starts its PROXY_THREADS worker threads itself.
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(UpError::Thread)?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        // Built inside the runtime so the signal handlers are in place before the thread runs.
+        let signal = {
+            let _in_runtime = rt.enter();
+            crate::proxy::server::shutdown_signal()
+        };
+        let thread = std::thread::Builder::new()
+            .name("proxy".into())
+            .spawn(move || {
+                let stop = async move {
+                    tokio::select! {
+                        _ = signal => {}
+                        _ = rx => {}
+                    }
+                };
+                rt.block_on(crate::proxy::server::serve(opts, stop)).map_err(|e| e.to_string())
+            })
+            .map_err(UpError::Thread)?;
+        Ok(ProxyThread { port, stop: Some(tx), thread: Some(thread) })
+    }
+
+    /// Until the proxy routes: its INFO reports every slot covered. Bounded by [`START_TIMEOUT`].
+    fn wait_ready(&mut self, nodes: &mut Nodes) -> Result<(), UpError> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            nodes.check()?;
+            if self.thread.as_ref().is_some_and(|t| t.is_finished()) {
+                let r = self.thread.take().map(|t| t.join());
+                let msg = match r {
+                    Some(Ok(Err(e))) => e,
+                    _ => "stopped unexpectedly".into(),
+                };
+                return Err(UpError::Proxy { port: self.port, msg: format!("did not start: {msg}") });
+            }
+            let covered = Client::connect(self.port)
+                .and_then(|mut c| c.text(&["INFO"]))
+                .ok()
+                .and_then(|t| info_field(&t, "proxy_topology_slots_covered").map(|v| v == SLOTS.to_string()));
+            if covered == Some(true) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(UpError::Proxy {
+                    port: self.port,
+                    msg: format!("did not see every slot within {}s", START_TIMEOUT.as_secs()),
+                });
+            }
+            nodes.pump(POLL)?;
+        }
+    }
+
+    fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            if let Ok(Err(e)) = t.join() {
+                tracing::warn!("proxy on port {}: {e}", self.port);
+            }
+        }
+    }
 }
 
 /// On a fresh data directory (every node alone, no slot assigned) does what `redis-cli --cluster
@@ -602,7 +730,14 @@ fn print_banner(out: &mut dyn Write, opts: &Options, view: &View, formed: bool) 
         let slots = if l.slots.is_empty() { "no slots".to_string() } else { format!("slots {}", l.slots) };
         s.push_str(&format!("  {HOST}:{}  {}  {}  {slots}\n", l.port, l.id, l.flags));
     }
-    s.push_str(&format!("connect: redis-cli -c -p {first}\n"));
+    match opts.proxy_port {
+        Some(p) => {
+            s.push_str(&format!("proxy: {HOST}:{p}, one address for the whole cluster\n"));
+            s.push_str(&format!("connect: redis-cli -p {p}\n"));
+            s.push_str(&format!("  or straight to the nodes (cluster-aware clients): redis-cli -c -p {first}\n"));
+        }
+        None => s.push_str(&format!("connect: redis-cli -c -p {first}\n")),
+    }
     s.push_str(
         "note: keys are kept in memory only (persistence is not there yet): a restart keeps the cluster \
          (node ids, slots), not the keys\n",
@@ -722,6 +857,12 @@ mod tests {
         assert!(plan(&o(0, 3)).is_err());
         assert!(plan(&o(55534, 3)).is_err());
         assert!(plan(&o(55533, 3)).is_ok());
+        let px = |proxy_port| Options { proxy_port: Some(proxy_port), ..Options::default() };
+        assert!(plan(&px(7001)).is_err());
+        assert!(plan(&px(17002)).is_err());
+        assert!(plan(&px(0)).is_err());
+        assert!(plan(&px(7003)).is_ok());
+        assert!(plan(&Options { proxy_port: None, ..Options::default() }).is_ok());
     }
 
     #[test]

@@ -18,6 +18,7 @@ use support::Conn;
 both!(commands_of_every_type, commands_of_every_type_redis, commands_of_every_type_slotway);
 both!(cross_slot_multi_key, cross_slot_multi_key_redis, cross_slot_multi_key_slotway);
 both!(pipeline_in_order, pipeline_in_order_redis, pipeline_in_order_slotway);
+both!(fan_out_keyless, fan_out_keyless_redis, fan_out_keyless_slotway);
 both!(reshard_under_load, reshard_under_load_redis, reshard_under_load_slotway);
 both!(malformed_input_isolated, malformed_input_isolated_redis, malformed_input_isolated_slotway);
 both!(benchmark_clean, benchmark_clean_redis, benchmark_clean_slotway);
@@ -72,8 +73,41 @@ fn commands_of_every_type(kind: Kind) {
     assert!(text.contains("# Proxy") && text.contains("proxy_topology_slots_covered:16384"), "{text}");
     assert!(matches!(k.cmd(&["HELLO", "3"]), Frame::Map(_)));
     assert_eq!(k.cmd(&["HGETALL", "hash"]), Frame::Map(vec![(bulk("f"), bulk("v"))]));
+    client_info_like_redis(&p);
     assert_eq!(k.cmd(&["QUIT"]), ok());
     assert!(k.is_closed());
+}
+
+/// CLIENT INFO through the proxy: Redis 7.0's fields in Redis's order, with the proxy's own id,
+/// name, protocol and addresses.
+fn client_info_like_redis(p: &Proxy) {
+    let fields = |line: &str| -> Vec<(String, String)> {
+        line.trim_end()
+            .split(' ')
+            .map(|kv| {
+                let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                (k.to_string(), v.to_string())
+            })
+            .collect()
+    };
+    let text = |f: Frame| match f {
+        Frame::Bulk(b) | Frame::Verbatim(_, b) => String::from_utf8(b.to_vec()).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    let real = support::redis_server(&[]);
+    let want = fields(&text(real.conn().cmd(&["CLIENT", "INFO"])));
+    let mut k = p.conn();
+    assert_eq!(k.cmd(&["CLIENT", "SETNAME", "infotest"]), ok());
+    let Frame::Integer(id) = k.cmd(&["CLIENT", "ID"]) else { panic!("CLIENT ID") };
+    let got = fields(&text(k.cmd(&["CLIENT", "INFO"])));
+    let names = |v: &[(String, String)]| v.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&got), names(&want));
+    let get = |k: &str| got.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).unwrap_or("");
+    assert_eq!(get("id"), id.to_string());
+    assert_eq!(get("name"), "infotest");
+    assert_eq!(get("laddr"), format!("127.0.0.1:{}", p.port));
+    assert!(get("addr").starts_with("127.0.0.1:"));
+    assert_eq!((get("cmd"), get("resp"), get("db")), ("client|info", "2", "0"));
 }
 
 fn cross_slot_multi_key(kind: Kind) {
@@ -113,6 +147,45 @@ fn cross_slot_multi_key(kind: Kind) {
     assert_eq!(
         k.cmd(&["SUNION", "set:a", "set:b"]),
         Frame::Error("CROSSSLOT Keys in request don't hash to the same slot".into())
+    );
+}
+
+/// DBSIZE, KEYS, FLUSHALL and FLUSHDB answer as one Redis holding every key would: every master
+/// is asked and the replies merged (checked against the nodes themselves).
+fn fan_out_keyless(kind: Kind) {
+    let c = cluster(kind);
+    let p = Proxy::start(&c);
+    let mut k = p.conn();
+    assert_eq!(k.cmd(&["FLUSHALL"]), ok());
+    assert_eq!(c.dbsize_total(), 0);
+    let keys: Vec<String> = (0..200).map(|i| format!("fan:{i}")).collect();
+    for key in &keys {
+        assert_eq!(k.cmd(&["SET", key, "v"]), ok());
+    }
+    assert_eq!(k.cmd(&["SET", "other", "v"]), ok());
+    assert_eq!(k.cmd(&["DBSIZE"]), Frame::Integer(201));
+    assert_eq!(c.dbsize_total(), 201);
+    assert!(c.nodes.iter().all(|n| n.dbsize() > 0), "keys on every master");
+    let Frame::Array(found) = k.cmd(&["KEYS", "fan:*"]) else { panic!("KEYS reply") };
+    let mut found: Vec<String> = found
+        .into_iter()
+        .map(|f| match f {
+            Frame::Bulk(b) => String::from_utf8(b.to_vec()).unwrap(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    found.sort();
+    let mut want = keys.clone();
+    want.sort();
+    assert_eq!(found, want);
+    assert_eq!(k.cmd(&["KEYS", "nomatch*"]), Frame::Array(vec![]));
+    assert_eq!(k.cmd(&["FLUSHDB", "SYNC"]), ok());
+    assert_eq!(k.cmd(&["DBSIZE"]), Frame::Integer(0));
+    assert_eq!(c.dbsize_total(), 0);
+    assert_eq!(
+        k.cmd(&["FLUSHALL", "NOW"]),
+        Frame::Error("ERR syntax error".into()),
+        "a node's own error comes back as is"
     );
 }
 

@@ -1,6 +1,7 @@
 //! `slotway up` end to end, through the built binary and the real `redis-cli`: the cluster forms,
 //! `redis-cli -c` reads and writes keys on every master, SIGINT stops it cleanly, and a second run
-//! on the same directory is the same cluster (same node ids, `cluster_state:ok` again).
+//! on the same directory is the same cluster (same node ids, `cluster_state:ok` again). The proxy
+//! `up` starts in front of the cluster serves a plain `redis-cli -p <proxy port>` (no `-c`).
 
 mod support;
 
@@ -30,11 +31,16 @@ impl Drop for Up {
 }
 
 impl Up {
+    /// `up` on `port`..; its proxy on a free port unless `extra` says otherwise.
     fn start(dir: &std::path::Path, port: u16, extra: &[&str]) -> Up {
+        let mut args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        if !extra.contains(&"--proxy-port") && !extra.contains(&"--no-proxy") {
+            args.extend(["--proxy-port".to_string(), support::free_port().to_string()]);
+        }
         let mut child = Command::new(env!("CARGO_BIN_EXE_slotway"))
             .args(["up", "--port", &port.to_string(), "--dir"])
             .arg(dir)
-            .args(extra)
+            .args(&args)
             .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -160,11 +166,14 @@ fn up_forms_serves_stops_and_restarts() {
     let base = free_base();
     let ports = [base, base + 1, base + 2];
 
-    let mut up = Up::start(dir.path(), base, &[]);
+    let proxy_port = support::free_port();
+    let mut up = Up::start(dir.path(), base, &["--proxy-port", &proxy_port.to_string()]);
     let ready = up.wait_for("cluster ready", BANNER_TIMEOUT);
     assert!(ready.contains("(formed)"), "first run must form the cluster: {ready}");
     let connect = up.wait_for("connect:", Duration::from_secs(5));
-    assert!(connect.contains(&format!("redis-cli -c -p {base}")), "{connect}");
+    assert_eq!(connect.trim(), format!("connect: redis-cli -p {proxy_port}"), "{connect}");
+    let direct = up.wait_for("straight to the nodes", Duration::from_secs(5));
+    assert!(direct.contains(&format!("redis-cli -c -p {base}")), "{direct}");
 
     for &p in &ports {
         assert_cluster_ok(p);
@@ -188,12 +197,23 @@ fn up_forms_serves_stops_and_restarts() {
         assert!(moved.contains(&format!("MOVED {slot} 127.0.0.1:{}", ports[i])), "{moved}");
     }
 
+    // Through the proxy, a plain client sees one Redis: keys of every master, a cross-slot MGET.
+    let keys = keys_per_master();
+    for (i, (key, _)) in keys.iter().enumerate() {
+        assert_eq!(cli(false, proxy_port, &["SET", key, &format!("proxied-{i}")]), "OK");
+        assert_eq!(cli(false, ports[i], &["GET", key]), format!("proxied-{i}"), "stored on its owner");
+    }
+    let names: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
+    let mget = cli(false, proxy_port, &[&["MGET"][..], &names].concat());
+    assert_eq!(mget, "proxied-0\nproxied-1\nproxied-2");
+
     up.signal("-INT");
     let st = up.exit_status(STOP_TIMEOUT);
     assert!(st.success(), "exit after SIGINT: {st}; output:\n{}", up.seen.join("\n"));
     assert!(up.seen.iter().any(|l| l.contains("slotway: stopped")), "{}", up.seen.join("\n"));
     for &p in &ports {
         assert!(std::net::TcpStream::connect(("127.0.0.1", p)).is_err(), "port {p} still open after the stop");
+        assert!(std::net::TcpStream::connect(("127.0.0.1", proxy_port)).is_err(), "proxy still open after the stop");
         let conf = std::fs::read_to_string(dir.path().join(format!("node-{p}/nodes.conf"))).expect("nodes.conf");
         assert_eq!(conf.lines().filter(|l| !l.starts_with("vars ")).count(), 3, "{conf}");
     }
@@ -227,5 +247,19 @@ fn up_refuses_busy_ports() {
     let st = up.exit_status(Duration::from_secs(5));
     assert_eq!(st.code(), Some(1));
     // Nothing was started: the other ports stay free.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", base)).is_err());
+}
+
+#[test]
+fn up_refuses_a_busy_proxy_port() {
+    let dir = support::tempdir::Dir::new("up-busy-proxy");
+    let base = free_base();
+    let held = TcpListener::bind(("127.0.0.1", 0)).expect("hold a port");
+    let port = held.local_addr().expect("addr").port();
+    let mut up = Up::start(dir.path(), base, &["--proxy-port", &port.to_string()]);
+    let line = up.wait_for("already in use", Duration::from_secs(10));
+    assert!(line.contains(&format!("port {port} (proxy port)")) && line.contains("--no-proxy"), "{line}");
+    let st = up.exit_status(Duration::from_secs(5));
+    assert_eq!(st.code(), Some(1));
     assert!(std::net::TcpStream::connect(("127.0.0.1", base)).is_err());
 }

@@ -14,14 +14,86 @@ const REDIS_VERSION: &str = "7.0.15";
 /// CONFIG GET answers: what redis-benchmark and redis-cli ask for at startup.
 const CONFIG: &[(&str, &str)] = &[("save", ""), ("appendonly", "no")];
 
+/// Where a client is connected, for CLIENT INFO.
+#[derive(Debug, Clone, Default)]
+pub struct Peer {
+    pub addr: String,
+    pub laddr: String,
+    pub fd: i64,
+}
+
+impl Peer {
+    pub fn tcp(s: &tokio::net::TcpStream) -> Peer {
+        Peer {
+            addr: s.peer_addr().map(|a| a.to_string()).unwrap_or_default(),
+            laddr: s.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            fd: raw_fd(s),
+        }
+    }
+
+    /// Redis shows a unix-socket client as `addr=<socket path>:0` on both sides.
+    #[cfg(unix)]
+    pub fn unix(s: &tokio::net::UnixStream, path: &std::path::Path) -> Peer {
+        let a = format!("{}:0", path.display());
+        Peer { addr: a.clone(), laddr: a, fd: raw_fd(s) }
+    }
+}
+
+#[cfg(unix)]
+fn raw_fd(s: &impl std::os::fd::AsRawFd) -> i64 {
+    i64::from(s.as_raw_fd())
+}
+
+#[cfg(not(unix))]
+fn raw_fd<T>(_: &T) -> i64 {
+    -1
+}
+
 /// Per-client state the local commands read and change.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ClientState {
     pub id: u64,
+    pub peer: Peer,
+    pub created: std::time::Instant,
+    pub last_interaction: std::time::Instant,
     pub name: Option<Vec<u8>>,
     pub resp3: bool,
     pub lib_name: Option<Vec<u8>>,
     pub lib_ver: Option<Vec<u8>>,
+}
+
+impl ClientState {
+    pub fn new(id: u64, peer: Peer) -> ClientState {
+        let now = std::time::Instant::now();
+        ClientState {
+            id,
+            peer,
+            created: now,
+            last_interaction: now,
+            name: None,
+            resp3: false,
+            lib_name: None,
+            lib_ver: None,
+        }
+    }
+
+    /// CLIENT INFO's line, in Redis 7.0's field order. The proxy holds no per-client query or
+    /// output buffers of Redis's kind, so those fields read as an idle Redis client's would.
+    fn info_line(&self) -> String {
+        let now = std::time::Instant::now();
+        let name = self.name.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
+        format!(
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem=0 tot-mem=1024 events=r cmd=client|info user=default redir=-1 resp={}\n",
+            self.id,
+            self.peer.addr,
+            self.peer.laddr,
+            self.peer.fd,
+            name,
+            now.duration_since(self.created).as_secs(),
+            now.duration_since(self.last_interaction).as_secs(),
+            if self.resp3 { 3 } else { 2 },
+        )
+    }
 }
 
 /// The reply, and whether the connection closes after it (QUIT).
@@ -86,6 +158,7 @@ pub fn run(spec: &CommandSpec, args: &[&[u8]], c: &mut ClientState, sh: &Shared)
             None => r.null(),
         },
         "client|id" => r.int(c.id as i64),
+        "client|info" => r.verbatim(c.info_line().as_bytes()),
         "client|setinfo" => {
             let attr = args[2];
             let val = args[3];

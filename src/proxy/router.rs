@@ -13,8 +13,10 @@ pub enum SplitKind {
     Values,
     /// MSET: OK when every part said OK.
     AllOk,
-    /// DEL, UNLINK, EXISTS, TOUCH: counts summed.
+    /// DEL, UNLINK, EXISTS, TOUCH, DBSIZE: counts summed.
     Sum,
+    /// KEYS: every part's array, concatenated.
+    Concat,
 }
 
 #[derive(Debug)]
@@ -25,6 +27,18 @@ pub enum Plan {
     AnyMaster,
     /// Per slot, in order of first appearance: the argument positions of its keys.
     Split(SplitKind, Vec<(u16, Vec<usize>)>),
+    /// The same request to every master, the replies merged: what one Redis holding every key
+    /// would answer (DBSIZE, KEYS, FLUSHALL, FLUSHDB).
+    FanOut(SplitKind),
+}
+
+fn fan_out_kind(name: &str) -> Option<SplitKind> {
+    Some(match name {
+        "dbsize" => SplitKind::Sum,
+        "keys" => SplitKind::Concat,
+        "flushall" | "flushdb" => SplitKind::AllOk,
+        _ => return None,
+    })
 }
 
 fn split_kind(name: &str) -> Option<SplitKind> {
@@ -51,6 +65,7 @@ fn is_local(name: &str) -> bool {
             | "client|setname"
             | "client|getname"
             | "client|id"
+            | "client|info"
             | "client|setinfo"
             | "info"
     )
@@ -100,6 +115,9 @@ pub fn plan(args: &[&[u8]]) -> Plan {
     if needs_own_connection(spec) {
         return Plan::Error(errors::proxy_unsupported(spec.name));
     }
+    if let Some(kind) = fan_out_kind(spec.name) {
+        return Plan::FanOut(kind);
+    }
     let mut first: Option<u16> = None;
     let mut cross = false;
     let valid = command::visit_key_positions(spec, args, |i| {
@@ -148,7 +166,10 @@ mod tests {
         assert!(matches!(p(&["GET", "foo"]), Plan::Slot(12182)));
         assert!(matches!(p(&["ping"]), Plan::Local(_)));
         assert!(matches!(p(&["client", "setname", "x"]), Plan::Local(_)));
-        assert!(matches!(p(&["dbsize"]), Plan::AnyMaster));
+        assert!(matches!(p(&["dbsize"]), Plan::FanOut(SplitKind::Sum)));
+        assert!(matches!(p(&["keys", "*"]), Plan::FanOut(SplitKind::Concat)));
+        assert!(matches!(p(&["flushall", "sync"]), Plan::FanOut(SplitKind::AllOk)));
+        assert!(matches!(p(&["time"]), Plan::AnyMaster));
         assert!(matches!(p(&["mget", "{a}1", "{a}2"]), Plan::Slot(_)));
         match p(&["mset", "a", "1", "b", "2", "{a}c", "3"]) {
             Plan::Split(SplitKind::AllOk, g) => {

@@ -5,6 +5,7 @@
 use crate::cluster::topology::{Addr, Topology};
 use crate::proxy::backend::NodeConns;
 use crate::proxy::breaker::Breakers;
+use crate::proxy::local::Peer;
 use crate::proxy::{refresh, session, Options, ProxyError, Stats};
 use arc_swap::ArcSwap;
 use std::collections::HashMap;
@@ -115,12 +116,9 @@ impl Shared {
 
 /// Runs the proxy until SIGTERM or Ctrl-C.
 pub fn run(opts: Options) -> Result<(), ProxyError> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(opts.threads)
-        .thread_name("proxy-worker")
-        .enable_all()
-        .build()
-        .map_err(ProxyError::Runtime)?;
+    // The control plane (accepting, topology refresh, admin) is light: one thread. Clients are
+    // served by the worker threads `serve` starts.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(ProxyError::Runtime)?;
     // The handlers are installed before anything else runs: a signal that arrives while the
     // first topology is being fetched must stop the proxy the graceful way, not kill it.
     let stop = {
@@ -131,8 +129,8 @@ pub fn run(opts: Options) -> Result<(), ProxyError> {
 }
 
 /// A future that completes on SIGTERM or SIGINT. The handlers are registered when this is
-/// called, not when the future is first polled.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+/// called (inside a runtime), not when the future is first polled.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -183,12 +181,12 @@ impl Listener {
     }
 
     /// Accepts clients until `stop` turns true; each session gets the next worker group.
-    async fn accept_loop(self, sh: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    async fn accept_loop(self, sh: Arc<Shared>, workers: Arc<Vec<Worker>>, mut stop: watch::Receiver<bool>) {
         let sessions_stop = stop.clone();
         loop {
             let accepted = tokio::select! {
                 _ = stop.changed() => break,
-                r = self.accept(&sh, &sessions_stop) => r,
+                r = self.accept(&sh, &workers, &sessions_stop) => r,
             };
             if let Err(e) = accepted {
                 // Out of descriptors and the like: wait a little instead of spinning.
@@ -202,20 +200,35 @@ impl Listener {
         }
     }
 
-    async fn accept(&self, sh: &Arc<Shared>, stop: &watch::Receiver<bool>) -> std::io::Result<()> {
-        let group = sh.next_group.fetch_add(1, Ordering::Relaxed) % sh.groups.len();
+    /// Accepts one client and hands it to the next worker. The socket moves to the worker's own
+    /// reactor (`into_std` here, `from_std` there), so its wakeups never cross threads.
+    async fn accept(&self, sh: &Arc<Shared>, workers: &[Worker], stop: &watch::Receiver<bool>) -> std::io::Result<()> {
+        let group = sh.next_group.fetch_add(1, Ordering::Relaxed) % workers.len();
+        let (sh, stop) = (sh.clone(), stop.clone());
         match self {
             Listener::Tcp(l) => {
                 let (sock, _) = l.accept().await?;
                 let _ = sock.set_nodelay(true);
-                let (rd, wr) = sock.into_split();
-                tokio::spawn(session::handle(rd, wr, sh.clone(), group, stop.clone()));
+                let peer = Peer::tcp(&sock);
+                let sock = sock.into_std()?;
+                workers[group].rt.spawn(async move {
+                    if let Ok(sock) = tokio::net::TcpStream::from_std(sock) {
+                        let (rd, wr) = sock.into_split();
+                        session::handle(rd, wr, peer, sh, group, stop).await;
+                    }
+                });
             }
             #[cfg(unix)]
-            Listener::Unix(l, _) => {
+            Listener::Unix(l, path) => {
                 let (sock, _) = l.accept().await?;
-                let (rd, wr) = sock.into_split();
-                tokio::spawn(session::handle(rd, wr, sh.clone(), group, stop.clone()));
+                let peer = Peer::unix(&sock, path);
+                let sock = sock.into_std()?;
+                workers[group].rt.spawn(async move {
+                    if let Ok(sock) = tokio::net::UnixStream::from_std(sock) {
+                        let (rd, wr) = sock.into_split();
+                        session::handle(rd, wr, peer, sh, group, stop).await;
+                    }
+                });
             }
         }
         Ok(())
@@ -243,9 +256,12 @@ pub async fn serve(opts: Options, stop: impl std::future::Future<Output = ()>) -
         }
     }
     let refresher = tokio::spawn(refresh::run(sh.clone()));
+    let workers = Arc::new((0..sh.groups.len()).map(Worker::start).collect::<Result<Vec<_>, _>>()?);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let accepting: Vec<_> =
-        listeners.into_iter().map(|l| tokio::spawn(l.accept_loop(sh.clone(), stop_rx.clone()))).collect();
+    let accepting: Vec<_> = listeners
+        .into_iter()
+        .map(|l| tokio::spawn(l.accept_loop(sh.clone(), workers.clone(), stop_rx.clone())))
+        .collect();
     tracing::info!(listen = ?sh.opts.listen, "slotway proxy ready");
     stop.await;
     tracing::info!("shutting down: draining clients");
@@ -258,5 +274,44 @@ pub async fn serve(opts: Options, stop: impl std::future::Future<Output = ()>) -
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     refresher.abort();
+    // Every accept loop has ended, so this is the last handle: the workers stop (their sessions
+    // that outlived the drain are dropped with their runtimes).
+    if let Ok(workers) = Arc::try_unwrap(workers) {
+        let stopping: Vec<_> = workers.into_iter().map(Worker::stop).collect();
+        for t in stopping {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+    }
     Ok(())
+}
+
+/// One worker thread: a current-thread runtime that runs its clients' sessions and its group's
+/// backend connections, so a request's whole path (client socket, session, backend connection)
+/// stays on one thread without locks or cross-thread wakeups, as in Envoy's or pingora's workers.
+struct Worker {
+    rt: tokio::runtime::Handle,
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Worker {
+    fn start(i: usize) -> Result<Worker, ProxyError> {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(ProxyError::Runtime)?;
+        let handle = rt.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name(format!("proxy-worker-{i}"))
+            .spawn(move || {
+                let _ = rt.block_on(stopped);
+                // Sessions still running after the drain end here, without waiting on their I/O.
+                rt.shutdown_background();
+            })
+            .map_err(ProxyError::Runtime)?;
+        Ok(Worker { rt: handle, stop, thread })
+    }
+
+    fn stop(self) -> std::thread::JoinHandle<()> {
+        let _ = self.stop.send(());
+        self.thread
+    }
 }

@@ -4,7 +4,7 @@
 //! channel (per-client backpressure). The writer takes them in order, waits for each reply (doing
 //! any redirects), and writes everything that is ready in one write.
 
-use crate::proxy::local::{self, ClientState};
+use crate::proxy::local::{self, ClientState, Peer};
 use crate::proxy::redirect::{error_reply, Inflight, Target};
 use crate::proxy::router::{self, Plan};
 use crate::proxy::server::Shared;
@@ -36,7 +36,7 @@ enum Pending {
 }
 
 /// Serves one client (TCP or unix socket halves) until it leaves or the proxy stops.
-pub async fn handle<R, W>(rd: R, mut wr: W, sh: Arc<Shared>, group: usize, stop: watch::Receiver<bool>)
+pub async fn handle<R, W>(rd: R, mut wr: W, peer: Peer, sh: Arc<Shared>, group: usize, stop: watch::Receiver<bool>)
 where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin,
@@ -44,7 +44,8 @@ where
     Stats::inc(&sh.stats.clients);
     Stats::inc(&sh.stats.total_clients);
     let (tx, mut rx) = mpsc::channel::<Pending>(sh.opts.max_inflight_per_client.max(1));
-    let reader = tokio::spawn(read_loop(rd, sh.clone(), group, tx, stop));
+    let client = ClientState::new(sh.next_client_id(), peer);
+    let reader = tokio::spawn(read_loop(rd, client, sh.clone(), group, tx, stop));
     let mut out = BytesMut::with_capacity(16 * 1024);
     'outer: while let Some(p) = rx.recv().await {
         let mut next = Some(p);
@@ -103,12 +104,12 @@ enum Action {
 
 async fn read_loop<R: AsyncRead + Unpin>(
     mut rd: R,
+    mut client: ClientState,
     sh: Arc<Shared>,
     group: usize,
     tx: mpsc::Sender<Pending>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut client = ClientState { id: sh.next_client_id(), ..Default::default() };
     let mut parser = RequestParser::new();
     let limits = Limits::default();
     let mut buf = BytesMut::with_capacity(16 * 1024);
@@ -119,7 +120,8 @@ async fn read_loop<R: AsyncRead + Unpin>(
         tokio::select! {
             n = rd.read_buf(&mut buf) => match n {
                 Ok(0) | Err(_) => return,
-                Ok(_) => {}
+                // Once per read, not per request: CLIENT INFO's idle is in seconds.
+                Ok(_) => client.last_interaction = std::time::Instant::now(),
             },
             _ = stop.changed() => return,
         }
@@ -187,6 +189,20 @@ fn decide(args: &[&[u8]], client: &mut ClientState, sh: &Shared, inline: bool) -
         }
         Plan::Slot(s) => Action::Forward { target: Target::Slot(s), reencoded: reencode(args) },
         Plan::AnyMaster => Action::Forward { target: Target::AnyMaster, reencoded: reencode(args) },
+        Plan::FanOut(kind) => {
+            // One part per master, each aimed at a slot it owns, so a part follows MOVED and
+            // retries like any keyed request. No masters known: one part that waits for a
+            // topology like any other request, then fails with CLUSTERDOWN.
+            let topo = sh.topo.load();
+            let mut slots: Vec<u16> =
+                topo.shards().iter().filter_map(|s| s.slots.first().map(|&(first, _)| first)).collect();
+            if slots.is_empty() {
+                slots.push(0);
+            }
+            let req = split::encode(args);
+            let reqs = slots.into_iter().map(|s| (s, req.clone(), Vec::new())).collect();
+            Action::Split { kind, reqs, nkeys: 0 }
+        }
         Plan::Split(kind, groups) => {
             // Keys in client order: index of each key position among all key positions.
             let mut all: Vec<usize> = groups.iter().flat_map(|(_, p)| p.iter().copied()).collect();

@@ -58,6 +58,7 @@ pub async fn merge(
     nkeys: usize,
 ) -> Bytes {
     let mut values: Vec<Bytes> = vec![Bytes::new(); if kind == SplitKind::Values { nkeys } else { 0 }];
+    let mut concat: Vec<Bytes> = Vec::new();
     let mut sum: i64 = 0;
     let mut first_error: Option<Bytes> = None;
     for part in parts {
@@ -82,6 +83,7 @@ pub async fn merge(
                 }
             }
             SplitKind::Values => split_array(&reply, &part.key_indices, &mut values),
+            SplitKind::Concat => array_elements(&reply, &mut concat),
         };
         if !ok {
             first_error = Some(error_reply(&crate::errors::proxy_bad_part_reply(&node)));
@@ -99,13 +101,39 @@ pub async fn merge(
             out.put_slice(b"\r\n");
             out.freeze()
         }
-        SplitKind::Values => {
-            let mut out = BytesMut::with_capacity(values.iter().map(|v| v.len()).sum::<usize>() + 16);
-            put_header(&mut out, b'*', values.len());
-            values.iter().for_each(|v| out.put_slice(v));
-            out.freeze()
+        SplitKind::Values => array_of(&values),
+        SplitKind::Concat => array_of(&concat),
+    }
+}
+
+fn array_of(values: &[Bytes]) -> Bytes {
+    let mut out = BytesMut::with_capacity(values.iter().map(|v| v.len()).sum::<usize>() + 16);
+    put_header(&mut out, b'*', values.len());
+    values.iter().for_each(|v| out.put_slice(v));
+    out.freeze()
+}
+
+/// Appends every element of an array reply (RESP2 `*` or RESP3 `*`/`~`) as its own bytes.
+fn array_elements(reply: &Bytes, out: &mut Vec<Bytes>) -> bool {
+    let Some(nl) = memchr::memchr(b'\n', reply) else { return false };
+    if !matches!(reply.first(), Some(b'*' | b'~')) || nl < 2 {
+        return false;
+    }
+    let Some(n) = parse_i64(&reply[1..nl - 1]) else { return false };
+    if n < 0 {
+        return false;
+    }
+    let mut pos = nl + 1;
+    for _ in 0..n {
+        match frame_len(&reply[pos..]) {
+            Ok(Some(len)) => {
+                out.push(reply.slice(pos..pos + len));
+                pos += len;
+            }
+            _ => return false,
         }
     }
+    pos == reply.len()
 }
 
 /// Slices an array reply into its elements, placing element i at `values[indices[i]]`.
@@ -150,5 +178,10 @@ mod tests {
         assert_eq!(&values[0][..], b"$-1\r\n");
         assert!(!split_array(&reply, &[0], &mut values));
         assert!(!split_array(&Bytes::from_static(b"*2\r\n$1\r\nx\r\n"), &[0, 1], &mut values));
+        let mut all = Vec::new();
+        assert!(array_elements(&Bytes::from_static(b"*2\r\n$1\r\na\r\n$1\r\nb\r\n"), &mut all));
+        assert!(array_elements(&Bytes::from_static(b"*0\r\n"), &mut all));
+        assert_eq!(&array_of(&all)[..], b"*2\r\n$1\r\na\r\n$1\r\nb\r\n");
+        assert!(!array_elements(&Bytes::from_static(b"*2\r\n$1\r\na\r\n"), &mut all));
     }
 }
