@@ -259,3 +259,18 @@ pub const NOAUTH_HELLO: &str = "NOAUTH HELLO must be called with the client alre
 pub fn hello_syntax(opt: &[u8]) -> String {
     format!("ERR Syntax error in HELLO option '{}'", lossy(opt, 128))
 }
+
+// --- proxy failures ---
+// The `why` part of `proxy_node_error` ("ERR slotway proxy: node host:port: <why>").
+/// A request's reply did not come within the request timeout; it may have run.
+pub fn proxy_request_timeout(ms: u128) -> String {
+    format!("request timed out after {ms} ms")
+}
+/// A request queued on a connection whose oldest request timed out: never written, failed at once.
+pub fn proxy_not_sent_after_timeout(ms: u128) -> String {
+    format!("not sent: the connection timed out (no reply within {ms} ms)")
+}
+/// The node's circuit breaker is open: its requests fail at once until a probe gets a reply.
+pub fn proxy_circuit_open(failures: u32) -> String {
+    format!("circuit breaker open after {failures} consecutive failures")
+}

@@ -5,7 +5,8 @@
 //! - [`server`]   runtime, listener, worker groups, graceful shutdown
 //! - [`session`]  one client: parse, classify, dispatch, write replies in order
 //! - [`router`]   the routing plan of a request (local, single slot, split, any master)
-//! - [`backend`]  pipelined, multiplexed connections to one node (FIFO reply matching)
+//! - [`backend`]  pipelined, multiplexed connections to one node (FIFO reply matching, timeouts)
+//! - [`breaker`]  the per-node circuit breaker
 //! - [`split`]    multi-key commands split by slot and merged
 //! - [`redirect`] MOVED / ASK / TRYAGAIN / CLUSTERDOWN handling and the bounded retry loop
 //! - [`refresh`]  topology discovery and refresh (ArcSwap snapshot)
@@ -14,6 +15,7 @@
 //! - [`config`]   the YAML config file and the flags over it
 
 pub mod backend;
+pub mod breaker;
 pub mod config;
 pub mod local;
 pub mod readpolicy;

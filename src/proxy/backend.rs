@@ -7,8 +7,19 @@
 //! than `max_inflight` requests are written and unanswered; beyond that the task stops taking
 //! requests until replies come back. A connection that fails answers every request it holds with
 //! a [`BackendError`] and reconnects on the next request, so a handle never goes stale.
+//!
+//! Timeouts: connecting is bounded by `connect_timeout`; a written request without a reply after
+//! `request_timeout` fails. Replies are matched FIFO, so the oldest unanswered request is the one
+//! that can time out first, and once it has the connection cannot be trusted any more (a late
+//! reply would be taken for the next request's): everything written on it fails as "may have run",
+//! what was only queued fails as "not sent", and the connection is closed. The check costs no timer
+//! per request: each connection has one sleep, armed on the oldest request's send time and moved
+//! forward lazily when it fires. Every failure counts on the node's circuit [`Breaker`], which
+//! [`NodeConns::send`] asks before queueing anything.
 
 use crate::cluster::topology::Addr;
+use crate::errors;
+use crate::proxy::breaker::{Breaker, BreakerState};
 use crate::proxy::server::ConnKey;
 use crate::proxy::Options;
 use crate::resp::frame_len;
@@ -20,6 +31,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 /// Largest batch written in one syscall; more queued requests go in the next write.
 const MAX_BATCH_BYTES: usize = 256 * 1024;
@@ -30,10 +42,15 @@ pub enum BackendError {
     /// The request never reached the node (connect failed): safe to retry elsewhere or later.
     #[error("{0}")]
     NotSent(String),
-    /// The request was written but the connection died before its reply: it may have run, so it
-    /// is not retried.
+    /// The request was written but the connection died (or timed out) before its reply: it may
+    /// have run, so it is not retried.
     #[error("{0}")]
     Lost(String),
+    /// Not sent because the node is known to be unavailable right now: its circuit breaker is
+    /// open, or the connection it was queued on timed out. Sending it to the same node again now
+    /// would only wait for the same failure; another node (after a failover) may take it.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 pub type ReplyResult = Result<Bytes, BackendError>;
@@ -50,6 +67,8 @@ pub struct NodeState {
     pub connected: AtomicBool,
     pub errors: AtomicU64,
     pub inflight: AtomicU64,
+    /// The node's breaker: one per node, shared with every other group's and kind's connections.
+    pub breaker: Arc<Breaker>,
 }
 
 /// The connections of one worker group to one node.
@@ -60,9 +79,10 @@ pub struct NodeConns {
 }
 
 impl NodeConns {
-    pub fn spawn(key: &ConnKey, opts: &Options) -> Arc<NodeConns> {
+    /// `breaker` is the node's, from [`crate::proxy::breaker::Breakers`].
+    pub fn spawn(key: &ConnKey, opts: &Options, breaker: Arc<Breaker>) -> Arc<NodeConns> {
         let addr = key.addr.clone();
-        let state = Arc::new(NodeState::default());
+        let state = Arc::new(NodeState { breaker, ..NodeState::default() });
         let prelude = Prelude::new(key, opts);
         let conns = (0..opts.conns_per_node.max(1))
             .map(|_| {
@@ -72,6 +92,7 @@ impl NodeConns {
                     rx,
                     max_inflight: opts.max_inflight_per_conn.max(1),
                     connect_timeout: opts.connect_timeout,
+                    request_timeout: opts.request_timeout,
                     prelude: prelude.clone(),
                     state: state.clone(),
                 };
@@ -85,13 +106,23 @@ impl NodeConns {
     /// Queues a request; the receiver yields its reply. Waits while the chosen connection's queue
     /// is full (backpressure towards the client). One client always uses the same connection to a
     /// node (`lane`, its id): two connections could reorder a client's SET and the GET after it.
+    /// With the node's breaker open the request fails at once ([`BackendError::Unavailable`]).
     pub async fn send(&self, bytes: Bytes, asking: bool, lane: u64) -> oneshot::Receiver<ReplyResult> {
         let (tx, rx) = oneshot::channel();
+        if let Err(why) = self.state.breaker.admit() {
+            let _ = tx.send(Err(BackendError::Unavailable(why)));
+            return rx;
+        }
         let i = (lane % self.conns.len() as u64) as usize;
         if let Err(e) = self.conns[i].send(Request { bytes, asking, tx }).await {
             let _ = e.0.tx.send(Err(BackendError::NotSent(format!("connection to {} closed", self.addr))));
         }
         rx
+    }
+
+    /// Whether the node takes requests now (its breaker would let one through).
+    pub fn healthy(&self) -> bool {
+        self.state.breaker.healthy()
     }
 }
 
@@ -143,17 +174,39 @@ struct ConnTask {
     rx: mpsc::Receiver<Request>,
     max_inflight: usize,
     connect_timeout: Duration,
+    request_timeout: Duration,
     prelude: Prelude,
     state: Arc<NodeState>,
 }
 
+/// Why a connection ended.
+enum Broken {
+    Failed(String),
+    /// The oldest request got no reply in time.
+    TimedOut(String),
+}
+
+/// A request written to the connection and not yet answered, with when it was written.
+type Sent = (Instant, Waiter);
+
 impl ConnTask {
     async fn run(mut self) {
         while let Some(first) = self.rx.recv().await {
+            if self.state.breaker.state() == BreakerState::Open {
+                // Queued before the breaker opened (a probe would have made it half-open): the
+                // node is known to be down, so no connection attempt and no timeout to wait for.
+                let err = BackendError::Unavailable(self.state.breaker.refusal());
+                let _ = first.tx.send(Err(err.clone()));
+                while let Ok(r) = self.rx.try_recv() {
+                    let _ = r.tx.send(Err(err.clone()));
+                }
+                continue;
+            }
             let stream = match self.connect().await {
                 Ok(s) => s,
                 Err(why) => {
                     self.state.errors.fetch_add(1, Ordering::Relaxed);
+                    self.breaker_failure(&why);
                     let err = BackendError::NotSent(why);
                     let _ = first.tx.send(Err(err.clone()));
                     // Everything already queued fails fast too instead of each waiting for a timeout.
@@ -165,17 +218,37 @@ impl ConnTask {
             };
             self.state.connected.store(true, Ordering::Relaxed);
             let mut inflight = VecDeque::new();
-            let why = self.serve(stream, first, &mut inflight).await;
+            let end = self.serve(stream, first, &mut inflight).await;
             self.state.connected.store(false, Ordering::Relaxed);
             self.state.inflight.store(0, Ordering::Relaxed);
-            let Some(why) = why else { return };
+            let (why, timed_out) = match end {
+                None => return,
+                Some(Broken::Failed(why)) => (why, false),
+                Some(Broken::TimedOut(why)) => (why, true),
+            };
             self.state.errors.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(node = %self.addr, "backend connection lost: {why}");
-            for w in inflight.drain(..) {
+            self.breaker_failure(&why);
+            for (_, w) in inflight.drain(..) {
                 if let Waiter::Client(tx) = w {
                     let _ = tx.send(Err(BackendError::Lost(why.clone())));
                 }
             }
+            if timed_out {
+                // Queued behind a request that got no reply: the node is not answering, so these
+                // fail now (never written: they may be re-routed) instead of each waiting a full
+                // timeout on the next connection.
+                let ms = self.request_timeout.as_millis();
+                while let Ok(r) = self.rx.try_recv() {
+                    let _ = r.tx.send(Err(BackendError::Unavailable(errors::proxy_not_sent_after_timeout(ms))));
+                }
+            }
+        }
+    }
+
+    fn breaker_failure(&self, why: &str) {
+        if self.state.breaker.failure() {
+            tracing::warn!(node = %self.addr, "circuit breaker open: {why}");
         }
     }
 
@@ -191,21 +264,28 @@ impl ConnTask {
         }
     }
 
-    /// Serves one connection until it fails (`Some(why)`) or every handle is gone (`None`).
-    async fn serve(&mut self, stream: TcpStream, first: Request, inflight: &mut VecDeque<Waiter>) -> Option<String> {
+    /// Serves one connection until it fails (`Some`) or every handle is gone (`None`).
+    async fn serve(&mut self, stream: TcpStream, first: Request, inflight: &mut VecDeque<Sent>) -> Option<Broken> {
         let (mut rd, mut wr) = stream.into_split();
         let mut out = BytesMut::with_capacity(16 * 1024);
         let mut rbuf = BytesMut::with_capacity(16 * 1024);
+        let now = Instant::now();
         out.extend_from_slice(&self.prelude.bytes);
-        inflight.extend(self.prelude.names.iter().map(|n| Waiter::Prelude(n)));
+        inflight.extend(self.prelude.names.iter().map(|n| (now, Waiter::Prelude(n))));
         let mut pending = Some(first);
         let mut closed = false;
+        // The one timer of this connection; `armed` while it is due at or before the oldest
+        // request's deadline.
+        let timer = tokio::time::sleep_until(now + self.request_timeout);
+        tokio::pin!(timer);
+        let mut armed = true;
         loop {
             if let Some(r) = pending.take() {
-                self.queue(r, &mut out, inflight);
+                let now = Instant::now();
+                self.queue(r, now, &mut out, inflight);
                 while inflight.len() < self.max_inflight && out.len() < MAX_BATCH_BYTES {
                     match self.rx.try_recv() {
-                        Ok(r) => self.queue(r, &mut out, inflight),
+                        Ok(r) => self.queue(r, now, &mut out, inflight),
                         Err(mpsc::error::TryRecvError::Empty) => break,
                         Err(mpsc::error::TryRecvError::Disconnected) => {
                             closed = true;
@@ -214,8 +294,28 @@ impl ConnTask {
                     }
                 }
                 self.state.inflight.store(inflight.len() as u64, Ordering::Relaxed);
-                if let Err(e) = wr.write_all(&out).await {
-                    return Some(format!("write to {} failed: {e}", self.addr));
+                if !armed {
+                    timer.as_mut().reset(now + self.request_timeout);
+                    armed = true;
+                }
+                // A node that stopped reading fills the socket buffer and blocks the write: that
+                // is bounded by the oldest request's deadline too, on the same timer.
+                {
+                    let mut write = std::pin::pin!(wr.write_all(&out));
+                    loop {
+                        tokio::select! {
+                            biased;
+                            r = &mut write => match r {
+                                Ok(()) => break,
+                                Err(e) => return Some(Broken::Failed(format!("write to {} failed: {e}", self.addr))),
+                            },
+                            () = &mut timer, if armed => {
+                                if let Some(b) = self.check_deadline(inflight, timer.as_mut(), &mut armed) {
+                                    return Some(b);
+                                }
+                            }
+                        }
+                    }
                 }
                 out.clear();
             }
@@ -229,46 +329,80 @@ impl ConnTask {
                 },
                 n = rd.read_buf(&mut rbuf) => {
                     match n {
-                        Ok(0) => return Some(format!("{} closed the connection", self.addr)),
-                        Err(e) => return Some(format!("read from {} failed: {e}", self.addr)),
+                        Ok(0) => return Some(Broken::Failed(format!("{} closed the connection", self.addr))),
+                        Err(e) => return Some(Broken::Failed(format!("read from {} failed: {e}", self.addr))),
                         Ok(_) => {}
                     }
+                    let before = inflight.len();
                     loop {
                         match frame_len(&rbuf) {
                             Ok(Some(n)) => {
                                 let reply = rbuf.split_to(n).freeze();
                                 match inflight.pop_front() {
-                                    Some(Waiter::Client(tx)) => {
+                                    Some((_, Waiter::Client(tx))) => {
                                         let _ = tx.send(Ok(reply));
                                     }
-                                    Some(Waiter::Discard) => {}
-                                    Some(Waiter::Prelude(cmd)) if reply.first() == Some(&b'-') => {
+                                    Some((_, Waiter::Discard)) => {}
+                                    Some((_, Waiter::Prelude(cmd))) if reply.first() == Some(&b'-') => {
                                         let text = String::from_utf8_lossy(&reply[1..]);
-                                        return Some(format!("{} refused {cmd}: {}", self.addr, text.trim_end()));
+                                        let why = format!("{} refused {cmd}: {}", self.addr, text.trim_end());
+                                        return Some(Broken::Failed(why));
                                     }
-                                    Some(Waiter::Prelude(_)) => {}
-                                    None => return Some(format!("{} sent a reply nobody asked for", self.addr)),
+                                    Some((_, Waiter::Prelude(_))) => {}
+                                    None => {
+                                        let why = format!("{} sent a reply nobody asked for", self.addr);
+                                        return Some(Broken::Failed(why));
+                                    }
                                 }
                             }
                             Ok(None) => break,
-                            Err(e) => return Some(format!("{} sent malformed RESP: {e}", self.addr)),
+                            Err(e) => return Some(Broken::Failed(format!("{} sent malformed RESP: {e}", self.addr))),
                         }
+                    }
+                    if inflight.len() != before {
+                        self.state.breaker.success();
                     }
                     self.state.inflight.store(inflight.len() as u64, Ordering::Relaxed);
                     if rbuf.capacity() - rbuf.len() < 4096 {
                         rbuf.reserve(16 * 1024);
                     }
                 }
+                () = &mut timer, if armed => {
+                    if let Some(b) = self.check_deadline(inflight, timer.as_mut(), &mut armed) {
+                        return Some(b);
+                    }
+                }
             }
         }
     }
 
-    fn queue(&self, r: Request, out: &mut BytesMut, inflight: &mut VecDeque<Waiter>) {
+    /// The timer fired: the oldest request has timed out (`Some`), or the timer moves on to its
+    /// deadline (it was armed for an older, since answered request), or nothing is in flight and
+    /// it rests until the next write.
+    fn check_deadline(
+        &self,
+        inflight: &VecDeque<Sent>,
+        timer: std::pin::Pin<&mut tokio::time::Sleep>,
+        armed: &mut bool,
+    ) -> Option<Broken> {
+        let Some((sent, _)) = inflight.front() else {
+            *armed = false;
+            return None;
+        };
+        let due = *sent + self.request_timeout;
+        if due <= Instant::now() {
+            return Some(Broken::TimedOut(errors::proxy_request_timeout(self.request_timeout.as_millis())));
+        }
+        timer.reset(due);
+        None
+    }
+
+    fn queue(&self, r: Request, now: Instant, out: &mut BytesMut, inflight: &mut VecDeque<Sent>) {
         if r.asking {
             out.extend_from_slice(ASKING);
-            inflight.push_back(Waiter::Discard);
+            inflight.push_back((now, Waiter::Discard));
         }
         out.extend_from_slice(&r.bytes);
-        inflight.push_back(Waiter::Client(r.tx));
+        inflight.push_back((now, Waiter::Client(r.tx)));
     }
 }

@@ -345,11 +345,12 @@ fn info(sh: &Shared) -> String {
         let slots = topo.shards().iter().find(|sh| sh.master.addr == n.addr).map_or(0, |sh| sh.slot_count());
         let _ = write!(
             s,
-            "node{i}:addr={},role={:?},slots={slots},connected={},inflight={inflight},errors={errors},reads={}\r\n",
+            "node{i}:addr={},role={:?},slots={slots},connected={},inflight={inflight},errors={errors},reads={},breaker={}\r\n",
             n.addr,
             n.role,
             u8::from(connected),
-            reads.reads_of(&n.addr)
+            reads.reads_of(&n.addr),
+            sh.breakers.state(&n.addr).name()
         );
     }
     s

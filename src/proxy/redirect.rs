@@ -1,8 +1,10 @@
 //! What happens after a request was sent: the reply is passed on unless it is a redirect or a
 //! transient cluster error. MOVED updates that slot in the snapshot, wakes the refresh and
 //! retries on the new owner; ASK sends ASKING + the request to the target once, without touching
-//! the map; TRYAGAIN, CLUSTERDOWN and an unreachable node are retried with backoff. Every loop is
-//! bounded; at the bound the client gets an error naming the node.
+//! the map; TRYAGAIN, CLUSTERDOWN and an unreachable node are retried with backoff. A node whose
+//! breaker is open (or whose connection timed out) is not retried: the request goes to another
+//! owner if the snapshot names one, else fails at once. Every loop is bounded; at the bound the
+//! client gets an error naming the node.
 
 use crate::cluster::topology::Addr;
 use crate::errors;
@@ -175,9 +177,10 @@ impl Inflight {
                     Stats::inc(&sh.stats.conn_errors);
                     sh.refresh.notify_one();
                     let node = addr.as_ref().map(|a| a.to_string()).unwrap_or_default();
-                    let (why, lost) = match e {
-                        BackendError::NotSent(why) => (why, false),
-                        BackendError::Lost(why) => (why, true),
+                    let (why, lost, unavailable) = match e {
+                        BackendError::NotSent(why) => (why, false, false),
+                        BackendError::Lost(why) => (why, true, false),
+                        BackendError::Unavailable(why) => (why, false, true),
                     };
                     retries += 1;
                     if replica {
@@ -194,6 +197,16 @@ impl Inflight {
                     } else if lost || retries > sh.opts.max_retries {
                         // Lost: it may have run, and retrying a write could apply it twice.
                         return error_reply(&errors::proxy_node_error(&node, &why));
+                    } else if unavailable {
+                        // The node is down right now (breaker open, or its connection timed
+                        // out): the same node would fail the same way, so only another owner (a
+                        // failover the refresh has seen) is worth a try; else the client hears
+                        // it at once.
+                        let next = reroute(replica_failed);
+                        if next.as_ref().is_none_or(|p| Some(&p.addr) == addr.as_ref()) {
+                            return error_reply(&errors::proxy_node_error(&node, &why));
+                        }
+                        (next, false)
                     } else {
                         backoff(retries).await;
                         (reroute(replica_failed), false)

@@ -4,6 +4,7 @@
 
 use crate::cluster::topology::{Addr, Topology};
 use crate::proxy::backend::NodeConns;
+use crate::proxy::breaker::Breakers;
 use crate::proxy::local::Peer;
 use crate::proxy::readpolicy::Reads;
 use crate::proxy::{refresh, session, Options, ProxyError, Stats};
@@ -28,6 +29,8 @@ pub struct Shared {
     /// Wakes the refresh task early.
     pub refresh: Notify,
     pub groups: Vec<Group>,
+    /// One circuit breaker per node, shared by every group's connections to it.
+    pub breakers: Breakers,
     next_client: AtomicU64,
     next_group: AtomicUsize,
 }
@@ -65,6 +68,7 @@ impl hashbrown::Equivalent<ConnKey> for ConnKeyRef<'_> {
 impl Shared {
     pub fn new(opts: Options) -> Shared {
         let groups = (0..opts.threads).map(|_| Group::default()).collect();
+        let breakers = Breakers::new(&opts);
         Shared {
             reads: Reads::new(opts.read_from, opts.breaker_open),
             opts,
@@ -72,6 +76,7 @@ impl Shared {
             stats: Stats::default(),
             refresh: Notify::new(),
             groups,
+            breakers,
             next_client: AtomicU64::new(1),
             next_group: AtomicUsize::new(0),
         }
@@ -88,7 +93,7 @@ impl Shared {
             return c.clone();
         }
         let key = ConnKey { addr: addr.clone(), resp3, readonly };
-        let c = NodeConns::spawn(&key, &self.opts);
+        let c = NodeConns::spawn(&key, &self.opts, self.breakers.get(&key.addr));
         map.insert(key, c.clone());
         c
     }

@@ -14,7 +14,9 @@ use crate::proxy::Stats;
 use crate::resp::{Limits, Parsed, RequestParser};
 use bytes::{Buf, Bytes, BytesMut};
 use smallvec::SmallVec;
+use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 
@@ -49,7 +51,21 @@ where
     'outer: while let Some(p) = rx.recv().await {
         let mut next = Some(p);
         while let Some(p) = next.take() {
-            let (bytes, close) = resolve(p, &sh, group).await;
+            let mut fut = std::pin::pin!(resolve(p, &sh, group));
+            // Replies already gathered go out before waiting for one that is not ready: a slow
+            // node must delay only the replies after its own, not the ones before.
+            let (bytes, close) = match std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
+                Poll::Ready(r) => r,
+                Poll::Pending => {
+                    if !out.is_empty() {
+                        if wr.write_all(&out).await.is_err() {
+                            break 'outer;
+                        }
+                        out.clear();
+                    }
+                    fut.await
+                }
+            };
             out.extend_from_slice(&bytes);
             if close {
                 let _ = wr.write_all(&out).await;
