@@ -10,7 +10,9 @@
 //! - [`redirect`] MOVED / ASK / TRYAGAIN / CLUSTERDOWN handling and the bounded retry loop
 //! - [`refresh`]  topology discovery and refresh (ArcSwap snapshot)
 //! - [`local`]    commands the proxy answers itself
+//! - [`admin`]    the HTTP admin endpoint: /metrics (Prometheus) and /healthz
 
+pub mod admin;
 pub mod backend;
 pub mod local;
 pub mod redirect;
@@ -151,6 +153,8 @@ pub struct Stats {
     pub clusterdown: AtomicU64,
     pub conn_errors: AtomicU64,
     pub refreshes: AtomicU64,
+    /// Client listeners accepting now (for /healthz).
+    pub listeners: AtomicU64,
 }
 
 impl Stats {

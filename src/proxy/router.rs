@@ -87,10 +87,15 @@ fn needs_own_connection(c: &CommandSpec) -> bool {
 }
 
 pub fn plan(args: &[&[u8]]) -> Plan {
-    let spec = match command::resolve(args) {
-        Ok(s) => s,
-        Err(e) => return Plan::Error(e),
-    };
+    match command::resolve(args) {
+        Ok(spec) => plan_for(spec, args),
+        Err(e) => Plan::Error(e),
+    }
+}
+
+/// [`plan`] for a request whose command the caller has resolved already (the session needs the
+/// spec too, for per-command statistics).
+pub fn plan_for(spec: &'static CommandSpec, args: &[&[u8]]) -> Plan {
     if !spec.arity_ok(args.len()) {
         return Plan::Error(errors::wrong_arity(spec.name));
     }

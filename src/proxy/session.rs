@@ -3,7 +3,12 @@
 //! their node at once (pipelining across nodes) and queues a [`Pending`] per request in a bounded
 //! channel (per-client backpressure). The writer takes them in order, waits for each reply (doing
 //! any redirects), and writes everything that is ready in one write.
+//!
+//! Each request carries a [`Mark`] (command id, read time) to the writer, which records the
+//! command's call, error and latency in the thread's shard of [`Shared::cmdstats`] when the reply
+//! is ready: no lookup by name, no shared lock, no allocation per request.
 
+use crate::command;
 use crate::proxy::local::{self, ClientState};
 use crate::proxy::redirect::{error_reply, Inflight, Target};
 use crate::proxy::router::{self, Plan};
@@ -14,6 +19,7 @@ use crate::resp::{Limits, Parsed, RequestParser};
 use bytes::{Buf, Bytes, BytesMut};
 use smallvec::SmallVec;
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 
@@ -33,6 +39,19 @@ enum Pending {
     },
 }
 
+/// What the writer records for a request once its reply is ready.
+#[derive(Clone, Copy)]
+struct Mark {
+    /// The command table id; [`NO_CMD`] for what names no command (unknown, protocol error).
+    cmd: u16,
+    /// Refused before running (arity, CROSSSLOT, unsupported): counted, not timed.
+    rejected: bool,
+    /// When the bytes of the request were read.
+    start: Instant,
+}
+
+const NO_CMD: u16 = u16::MAX;
+
 /// Serves one client (TCP or unix socket halves) until it leaves or the proxy stops.
 pub async fn handle<R, W>(rd: R, mut wr: W, sh: Arc<Shared>, group: usize, stop: watch::Receiver<bool>)
 where
@@ -41,13 +60,14 @@ where
 {
     Stats::inc(&sh.stats.clients);
     Stats::inc(&sh.stats.total_clients);
-    let (tx, mut rx) = mpsc::channel::<Pending>(sh.opts.max_inflight_per_client.max(1));
+    let (tx, mut rx) = mpsc::channel::<(Pending, Mark)>(sh.opts.max_inflight_per_client.max(1));
     let reader = tokio::spawn(read_loop(rd, sh.clone(), group, tx, stop));
     let mut out = BytesMut::with_capacity(16 * 1024);
     'outer: while let Some(p) = rx.recv().await {
         let mut next = Some(p);
-        while let Some(p) = next.take() {
+        while let Some((p, mark)) = next.take() {
             let (bytes, close) = resolve(p, &sh, group).await;
+            record(&sh, mark, &bytes);
             out.extend_from_slice(&bytes);
             if close {
                 let _ = wr.write_all(&out).await;
@@ -65,6 +85,19 @@ where
     reader.abort();
     let _ = wr.shutdown().await;
     sh.stats.clients.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn record(sh: &Shared, m: Mark, reply: &[u8]) {
+    if m.cmd == NO_CMD {
+        return;
+    }
+    if m.rejected {
+        sh.cmdstats.reject(m.cmd.into());
+    } else {
+        let failed = matches!(reply.first(), Some(b'-' | b'!'));
+        let nanos = u64::try_from(m.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        sh.cmdstats.record(m.cmd.into(), nanos, failed);
+    }
 }
 
 async fn resolve(p: Pending, sh: &Arc<Shared>, group: usize) -> (Bytes, bool) {
@@ -89,7 +122,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
     mut rd: R,
     sh: Arc<Shared>,
     group: usize,
-    tx: mpsc::Sender<Pending>,
+    tx: mpsc::Sender<(Pending, Mark)>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut client = ClientState { id: sh.next_client_id(), ..Default::default() };
@@ -107,6 +140,8 @@ async fn read_loop<R: AsyncRead + Unpin>(
             },
             _ = stop.changed() => return,
         }
+        // One clock read per read, not per request: the requests of a pipeline arrived together.
+        let read_at = Instant::now();
         loop {
             let n = match parser.parse(&buf, &limits) {
                 Ok(Parsed::Incomplete) => break,
@@ -117,15 +152,17 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 }
                 Ok(Parsed::Request(n)) => n,
                 Err(e) => {
-                    let _ = tx.send(Pending::Close(error_reply(&e.0))).await;
+                    let mark = Mark { cmd: NO_CMD, rejected: false, start: read_at };
+                    let _ = tx.send((Pending::Close(error_reply(&e.0)), mark)).await;
                     return;
                 }
             };
-            let action = {
+            let (action, cmd, rejected) = {
                 let mut args: SmallVec<[&[u8]; 8]> = SmallVec::new();
                 parser.args(&buf, &mut args);
                 decide(&args, &mut client, &sh, buf[0] != b'*')
             };
+            let mark = Mark { cmd, rejected, start: read_at };
             parser.reset();
             let raw = buf.split_to(n).freeze();
             Stats::inc(&sh.stats.ops);
@@ -133,7 +170,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
             let pending = match action {
                 Action::Reply(b, close) => {
                     if close {
-                        let _ = tx.send(Pending::Close(b)).await;
+                        let _ = tx.send((Pending::Close(b), mark)).await;
                         return;
                     }
                     Pending::Ready(b)
@@ -151,7 +188,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     Pending::Split { kind, parts, nkeys, resp3 }
                 }
             };
-            if tx.send(pending).await.is_err() {
+            if tx.send((pending, mark)).await.is_err() {
                 return;
             }
         }
@@ -161,9 +198,22 @@ async fn read_loop<R: AsyncRead + Unpin>(
     }
 }
 
-fn decide(args: &[&[u8]], client: &mut ClientState, sh: &Shared, inline: bool) -> Action {
+/// The action for one request, with its command id for the statistics and whether it was
+/// refused before running.
+fn decide(args: &[&[u8]], client: &mut ClientState, sh: &Shared, inline: bool) -> (Action, u16, bool) {
+    let spec = match command::resolve(args) {
+        Ok(s) => s,
+        Err(e) => return (Action::Reply(error_reply(&e), false), NO_CMD, false),
+    };
+    let id = u16::try_from(spec.id).unwrap_or(NO_CMD);
+    let plan = router::plan_for(spec, args);
+    let rejected = matches!(plan, Plan::Error(_));
+    (act(plan, args, client, sh, inline), id, rejected)
+}
+
+fn act(plan: Plan, args: &[&[u8]], client: &mut ClientState, sh: &Shared, inline: bool) -> Action {
     let reencode = |args: &[&[u8]]| inline.then(|| split::encode(args));
-    match router::plan(args) {
+    match plan {
         Plan::Error(e) => Action::Reply(error_reply(&e), false),
         Plan::Local(spec) => {
             let (b, close) = local::run(spec, args, client, sh);
