@@ -117,6 +117,24 @@ struct Shard {
     entries: Mutex<Vec<Entry>>,
 }
 
+/// How a request ended, for [`CommandStats::record_all`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    /// It ran and the reply was an error.
+    Failed,
+    /// Refused before running; not timed.
+    Rejected,
+}
+
+/// One request to record: its command id, how long until its reply was ready, how it ended.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    pub cmd: usize,
+    pub nanos: u64,
+    pub outcome: Outcome,
+}
+
 /// One command's merged statistics.
 pub struct CommandSnapshot {
     pub name: &'static str,
@@ -126,8 +144,8 @@ pub struct CommandSnapshot {
 }
 
 /// Per-command statistics with per-thread shards: recording locks only the calling thread's
-/// shard (no cross-thread contention, no allocation after a command's first use on a thread);
-/// [`CommandStats::snapshot`] merges every shard.
+/// shard, once per batch (no cross-thread contention, no allocation after a command's first use
+/// on a thread); [`CommandStats::snapshot`] merges every shard.
 pub struct CommandStats {
     id: u64,
     names: Vec<&'static str>,
@@ -162,10 +180,8 @@ impl CommandStats {
         CommandStats::new(names)
     }
 
-    fn with_entry(&self, cmd: usize, f: impl FnOnce(&mut Entry)) {
-        if cmd >= self.names.len() {
-            return;
-        }
+    /// Runs `f` on this thread's shard (created on the thread's first use).
+    fn with_shard(&self, f: impl FnOnce(&mut [Entry])) {
         // `try_with`: a thread being torn down records nothing rather than panicking.
         let _ = LOCAL.try_with(|local| {
             let mut local = local.borrow_mut();
@@ -174,35 +190,47 @@ impl CommandStats {
                 None => {
                     // Shards of dropped instances (only tests make several) are let go here.
                     local.retain(|(_, s)| Arc::strong_count(s) > 1);
-                    let shard = Arc::new(Shard { entries: Mutex::new(Vec::new()) });
-                    shard
-                        .entries
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .resize_with(self.names.len(), Default::default);
+                    let mut entries = Vec::new();
+                    entries.resize_with(self.names.len(), Entry::default);
+                    let shard = Arc::new(Shard { entries: Mutex::new(entries) });
                     self.shards.lock().unwrap_or_else(PoisonError::into_inner).push(shard.clone());
                     local.push((self.id, shard));
                     local.len() - 1
                 }
             };
             let mut entries = local[i].1.entries.lock().unwrap_or_else(PoisonError::into_inner);
-            f(&mut entries[cmd]);
+            f(&mut entries);
         });
     }
 
-    /// A request of command `cmd` that ran and took `nanos` until its reply was ready.
+    /// Records requests whose replies became ready together (one write's worth): one shard
+    /// lock for all of them. Unknown command ids are ignored.
+    pub fn record_all(&self, samples: impl IntoIterator<Item = Sample>) {
+        self.with_shard(|entries| {
+            for s in samples {
+                let Some(e) = entries.get_mut(s.cmd) else { continue };
+                match s.outcome {
+                    Outcome::Rejected => e.counts.rejected += 1,
+                    ran => {
+                        e.counts.calls += 1;
+                        e.counts.failed += u64::from(ran == Outcome::Failed);
+                        e.counts.nanos = e.counts.nanos.saturating_add(s.nanos);
+                        e.hist.get_or_insert_with(|| Box::new(new_hist())).saturating_record(s.nanos.max(1));
+                    }
+                }
+            }
+        });
+    }
+
+    /// One request of command `cmd` that ran and took `nanos` until its reply was ready.
     pub fn record(&self, cmd: usize, nanos: u64, failed: bool) {
-        self.with_entry(cmd, |e| {
-            e.counts.calls += 1;
-            e.counts.failed += u64::from(failed);
-            e.counts.nanos = e.counts.nanos.saturating_add(nanos);
-            e.hist.get_or_insert_with(|| Box::new(new_hist())).saturating_record(nanos.max(1));
-        });
+        let outcome = if failed { Outcome::Failed } else { Outcome::Ok };
+        self.record_all([Sample { cmd, nanos, outcome }]);
     }
 
-    /// A request of command `cmd` refused before it ran.
+    /// One request of command `cmd` refused before it ran.
     pub fn reject(&self, cmd: usize) {
-        self.with_entry(cmd, |e| e.counts.rejected += 1);
+        self.record_all([Sample { cmd, nanos: 0, outcome: Outcome::Rejected }]);
     }
 
     /// Every command with any count, merged over threads, in id order.
@@ -265,7 +293,7 @@ pub fn write_latency_summary(out: &mut String, snap: &[CommandSnapshot]) {
     let name = names::COMMAND_LATENCY;
     let _ = write!(
         out,
-        "# HELP {name} Latency per command from request parsed to reply ready (hdrhistogram quantiles)\n# TYPE {name} summary\n"
+        "# HELP {name} Latency per command from request read to the write of its reply (hdrhistogram quantiles)\n# TYPE {name} summary\n"
     );
     for s in snap {
         let Some(h) = &s.hist else { continue };

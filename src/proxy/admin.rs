@@ -173,7 +173,18 @@ async fn respond(sock: &mut TcpStream, r: Response, head_only: bool) -> std::io:
         out.extend_from_slice(r.body.as_bytes());
     }
     sock.write_all(&out).await?;
-    sock.shutdown().await
+    sock.shutdown().await?;
+    // Closing with unread input would send a reset that can destroy the response before the
+    // client reads it (an oversized head, a body): read and drop a bounded amount first.
+    let mut sink = [0u8; 4096];
+    let mut left: usize = 64 * 1024;
+    while left > 0 {
+        match tokio::time::timeout(Duration::from_millis(500), sock.read(&mut sink)).await {
+            Ok(Ok(n)) if n > 0 => left = left.saturating_sub(n),
+            _ => break,
+        }
+    }
+    Ok(())
 }
 
 /// Healthy: at least one client listener accepting and every slot owned in the snapshot.

@@ -5,10 +5,11 @@
 //! any redirects), and writes everything that is ready in one write.
 //!
 //! Each request carries a [`Mark`] (command id, read time) to the writer, which records the
-//! command's call, error and latency in the thread's shard of [`Shared::cmdstats`] when the reply
-//! is ready: no lookup by name, no shared lock, no allocation per request.
+//! command's call, error and latency in the thread's shard of [`Shared::cmdstats`] when the write
+//! carrying its reply is ready: no lookup by name, no shared lock, no allocation per request.
 
 use crate::command;
+use crate::metrics::{Outcome, Sample};
 use crate::proxy::local::{self, ClientState};
 use crate::proxy::redirect::{error_reply, Inflight, Target};
 use crate::proxy::router::{self, Plan};
@@ -63,13 +64,18 @@ where
     let (tx, mut rx) = mpsc::channel::<(Pending, Mark)>(sh.opts.max_inflight_per_client.max(1));
     let reader = tokio::spawn(read_loop(rd, sh.clone(), group, tx, stop));
     let mut out = BytesMut::with_capacity(16 * 1024);
+    // The requests whose replies are in `out`, recorded together when it is written.
+    let mut done: Vec<(Mark, Outcome)> = Vec::new();
     'outer: while let Some(p) = rx.recv().await {
         let mut next = Some(p);
         while let Some((p, mark)) = next.take() {
             let (bytes, close) = resolve(p, &sh, group).await;
-            record(&sh, mark, &bytes);
+            if mark.cmd != NO_CMD {
+                done.push((mark, outcome(mark, &bytes)));
+            }
             out.extend_from_slice(&bytes);
             if close {
+                record(&sh, &mut done);
                 let _ = wr.write_all(&out).await;
                 break 'outer;
             }
@@ -77,6 +83,7 @@ where
                 next = rx.try_recv().ok();
             }
         }
+        record(&sh, &mut done);
         if wr.write_all(&out).await.is_err() {
             break;
         }
@@ -87,17 +94,27 @@ where
     sh.stats.clients.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
 }
 
-fn record(sh: &Shared, m: Mark, reply: &[u8]) {
-    if m.cmd == NO_CMD {
+fn outcome(m: Mark, reply: &[u8]) -> Outcome {
+    if m.rejected {
+        Outcome::Rejected
+    } else if matches!(reply.first(), Some(b'-' | b'!')) {
+        Outcome::Failed
+    } else {
+        Outcome::Ok
+    }
+}
+
+/// Records the requests of one write: their replies are ready now. One clock read and one
+/// (thread-local, uncontended) lock per write, however many requests it carries.
+fn record(sh: &Shared, done: &mut Vec<(Mark, Outcome)>) {
+    if done.is_empty() {
         return;
     }
-    if m.rejected {
-        sh.cmdstats.reject(m.cmd.into());
-    } else {
-        let failed = matches!(reply.first(), Some(b'-' | b'!'));
-        let nanos = u64::try_from(m.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        sh.cmdstats.record(m.cmd.into(), nanos, failed);
-    }
+    let now = Instant::now();
+    sh.cmdstats.record_all(done.drain(..).map(|(m, outcome)| {
+        let nanos = u64::try_from(now.saturating_duration_since(m.start).as_nanos()).unwrap_or(u64::MAX);
+        Sample { cmd: m.cmd.into(), nanos, outcome }
+    }));
 }
 
 async fn resolve(p: Pending, sh: &Arc<Shared>, group: usize) -> (Bytes, bool) {
