@@ -8,11 +8,13 @@
 //! - [`node`]    the storage node: server, sessions, keyspace, one file per command family
 //! - [`proxy`]   the cluster proxy: sessions, routing, multiplexed backends, redirects, splits
 //! - [`up`]      `slotway up`: a local cluster of nodes on loopback, in one process
+//! - [`metrics`] Prometheus recorder, metric names, per-command calls/errors/latency (hdrhistogram)
 #![forbid(unsafe_code)]
 
 pub mod cluster;
 pub mod command;
 pub mod errors;
+pub mod metrics;
 pub mod node;
 pub mod proxy;
 pub mod resp;

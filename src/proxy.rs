@@ -12,8 +12,10 @@
 //! - [`refresh`]  topology discovery and refresh (ArcSwap snapshot)
 //! - [`readpolicy`] which node serves a read: the master or a replica, by `--read-from`
 //! - [`local`]    commands the proxy answers itself
+//! - [`admin`]    the HTTP admin endpoint: /metrics (Prometheus) and /healthz
 //! - [`config`]   the YAML config file and the flags over it
 
+pub mod admin;
 pub mod backend;
 pub mod breaker;
 pub mod config;
@@ -167,6 +169,8 @@ pub struct Stats {
     pub clusterdown: AtomicU64,
     pub conn_errors: AtomicU64,
     pub refreshes: AtomicU64,
+    /// Client listeners accepting now (for /healthz).
+    pub listeners: AtomicU64,
 }
 
 impl Stats {

@@ -1,6 +1,6 @@
 //! Commands the proxy answers itself, as a single Redis would: the connection commands (the
 //! proxy is the client's connection), COMMAND from the shared table, the CONFIG GET keys tools ask
-//! at startup, and INFO with a `# Proxy` section.
+//! at startup, and INFO with a `# Proxy` section plus Redis's `# Commandstats` / `# Latencystats`.
 
 use crate::command::{self, CommandSpec};
 use crate::errors;
@@ -187,7 +187,7 @@ pub fn run(spec: &CommandSpec, args: &[&[u8]], c: &mut ClientState, sh: &Shared)
                 r.ok();
             }
         }
-        "info" => r.verbatim(info(sh).as_bytes()),
+        "info" => r.verbatim(info(sh, &args[1..]).as_bytes()),
         other => r.error(&errors::proxy_unsupported(other)),
     }
     (r.buf.freeze(), close)
@@ -295,24 +295,97 @@ fn glob_match(pat: &[u8], s: &[u8]) -> bool {
     }
 }
 
-fn info(sh: &Shared) -> String {
+/// INFO's sections in the order they are printed, and whether plain `INFO` (`default`) shows
+/// them. As in Redis 7, the per-command sections only come with `all`, `everything` or by name.
+const SECTIONS: [(&str, bool); 6] = [
+    ("server", true),
+    ("clients", true),
+    ("stats", true),
+    ("commandstats", false),
+    ("latencystats", false),
+    ("proxy", true),
+];
+
+/// Which sections `INFO [section ...]` asks for: names case-insensitive, `default`, `all`,
+/// `everything`; unknown names select nothing (Redis answers an empty string for those).
+fn selected_sections(args: &[&[u8]]) -> [bool; SECTIONS.len()] {
+    let mut sel = [false; SECTIONS.len()];
+    let defaults = SECTIONS.map(|(_, d)| d);
+    if args.is_empty() {
+        return defaults;
+    }
+    for a in args {
+        if a.eq_ignore_ascii_case(b"default") {
+            sel.iter_mut().zip(defaults).for_each(|(s, d)| *s |= d);
+        } else if a.eq_ignore_ascii_case(b"all") || a.eq_ignore_ascii_case(b"everything") {
+            sel = [true; SECTIONS.len()];
+        } else if let Some(i) = SECTIONS.iter().position(|(n, _)| a.eq_ignore_ascii_case(n.as_bytes())) {
+            sel[i] = true;
+        }
+    }
+    sel
+}
+
+fn info(sh: &Shared, args: &[&[u8]]) -> String {
+    let sel = selected_sections(args);
+    // Only read the per-command shards when a section needs them.
+    let snap = if sel[3] || sel[4] { sh.cmdstats.snapshot() } else { Vec::new() };
+    let mut out = String::new();
+    for (i, (name, _)) in SECTIONS.iter().enumerate() {
+        if !sel[i] {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str("\r\n");
+        }
+        match *name {
+            "server" => info_server(&mut out),
+            "clients" => info_clients(sh, &mut out),
+            "stats" => info_stats(sh, &mut out),
+            "commandstats" => {
+                out.push_str("# Commandstats\r\n");
+                crate::metrics::write_commandstats(&mut out, &snap);
+            }
+            "latencystats" => {
+                out.push_str("# Latencystats\r\n");
+                crate::metrics::write_latencystats(&mut out, &snap);
+            }
+            _ => info_proxy(sh, &mut out),
+        }
+    }
+    out
+}
+
+fn info_server(s: &mut String) {
     use std::fmt::Write;
-    let st = &sh.stats;
-    let topo = sh.topo.load();
-    let mut s = String::new();
     let _ = write!(
         s,
-        "# Server\r\nredis_version:{REDIS_VERSION}\r\nredis_mode:standalone\r\nslotway_version:{}\r\nslotway_role:proxy\r\nprocess_id:{}\r\n\r\n",
+        "# Server\r\nredis_version:{REDIS_VERSION}\r\nredis_mode:standalone\r\nslotway_version:{}\r\nslotway_role:proxy\r\nprocess_id:{}\r\n",
         env!("CARGO_PKG_VERSION"),
         std::process::id()
     );
+}
+
+fn info_clients(sh: &Shared, s: &mut String) {
+    use std::fmt::Write;
+    let _ = write!(s, "# Clients\r\nconnected_clients:{}\r\n", Stats::get(&sh.stats.clients));
+}
+
+fn info_stats(sh: &Shared, s: &mut String) {
+    use std::fmt::Write;
+    let st = &sh.stats;
     let _ = write!(
         s,
-        "# Clients\r\nconnected_clients:{}\r\n\r\n# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\n\r\n",
-        Stats::get(&st.clients),
+        "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\n",
         Stats::get(&st.total_clients),
         Stats::get(&st.ops)
     );
+}
+
+fn info_proxy(sh: &Shared, s: &mut String) {
+    use std::fmt::Write;
+    let st = &sh.stats;
+    let topo = sh.topo.load();
     let _ = write!(
         s,
         "# Proxy\r\nproxy_clients:{}\r\nproxy_ops:{}\r\nproxy_threads:{}\r\nproxy_redirects_moved:{}\r\nproxy_redirects_ask:{}\r\nproxy_tryagain:{}\r\nproxy_clusterdown:{}\r\nproxy_backend_errors:{}\r\nproxy_topology_refreshes:{}\r\nproxy_topology_epoch:{}\r\nproxy_topology_slots_covered:{}\r\nproxy_topology_shards:{}\r\n",
@@ -353,12 +426,11 @@ fn info(sh: &Shared) -> String {
             sh.breakers.state(&n.addr).name()
         );
     }
-    s
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{credentials_ok, glob_match, same_secret};
+    use super::{credentials_ok, glob_match, same_secret, selected_sections};
     use crate::proxy::User;
 
     #[test]
@@ -374,6 +446,22 @@ mod tests {
         assert!(!credentials_ok(&users, b"nobody", b"pw"));
         assert!(!credentials_ok(&users[1..], b"default", b"pw"));
         assert!(same_secret(b"", b"") && !same_secret(b"a", b"") && !same_secret(b"ab", b"ac"));
+    }
+
+    #[test]
+    fn info_sections_like_redis() {
+        let sel = |args: &[&str]| {
+            let a: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
+            selected_sections(&a)
+        };
+        let default = [true, true, true, false, false, true];
+        assert_eq!(sel(&[]), default);
+        assert_eq!(sel(&["DEFAULT"]), default);
+        assert_eq!(sel(&["all"]), [true; 6]);
+        assert_eq!(sel(&["Everything"]), [true; 6]);
+        assert_eq!(sel(&["nosuch"]), [false; 6]);
+        assert_eq!(sel(&["CommandStats", "server"]), [true, false, false, true, false, false]);
+        assert_eq!(sel(&["default", "latencystats"]), [true, true, true, false, true, true]);
     }
 
     #[test]

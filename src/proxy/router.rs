@@ -123,11 +123,8 @@ fn needs_own_connection(c: &CommandSpec) -> bool {
 /// For a client that has not authenticated yet: whether this request gets NOAUTH. Unknown
 /// commands and wrong arity keep their own errors (Redis checks those first); the commands Redis 7
 /// flags `no_auth` (AUTH, HELLO, QUIT, RESET) go through.
-pub fn refused_before_auth(args: &[&[u8]]) -> bool {
-    match command::resolve(args) {
-        Ok(spec) => spec.arity_ok(args.len()) && !spec.has(flags::NO_AUTH),
-        Err(_) => false,
-    }
+pub fn refused_before_auth(spec: &CommandSpec, argc: usize) -> bool {
+    spec.arity_ok(argc) && !spec.has(flags::NO_AUTH)
 }
 
 /// What the proxy does with a command, whatever its arguments: decided once per table entry (by
@@ -161,10 +158,15 @@ fn class(spec: &CommandSpec) -> Class {
 }
 
 pub fn plan(args: &[&[u8]]) -> Plan {
-    let spec = match command::resolve(args) {
-        Ok(s) => s,
-        Err(e) => return Plan::Error(e),
-    };
+    match command::resolve(args) {
+        Ok(spec) => plan_for(spec, args),
+        Err(e) => Plan::Error(e),
+    }
+}
+
+/// [`plan`] for a request whose command the caller has resolved already (the session needs the
+/// spec too, for per-command statistics).
+pub fn plan_for(spec: &'static CommandSpec, args: &[&[u8]]) -> Plan {
     if !spec.arity_ok(args.len()) {
         return Plan::Error(errors::wrong_arity(spec.name));
     }
@@ -260,7 +262,7 @@ mod tests {
     fn before_auth() {
         let refused = |args: &[&str]| {
             let a: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
-            refused_before_auth(&a)
+            command::resolve(&a).is_ok_and(|spec| refused_before_auth(spec, a.len()))
         };
         for ok in [
             &["auth", "x"][..],

@@ -3,11 +3,12 @@
 //! the refresh task and graceful shutdown (stop accepting, let sessions drain, exit).
 
 use crate::cluster::topology::{Addr, Topology};
+use crate::metrics::CommandStats;
 use crate::proxy::backend::NodeConns;
 use crate::proxy::breaker::Breakers;
 use crate::proxy::local::Peer;
 use crate::proxy::readpolicy::Reads;
-use crate::proxy::{refresh, session, Options, ProxyError, Stats};
+use crate::proxy::{admin, refresh, session, Options, ProxyError, Stats};
 use arc_swap::ArcSwap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,6 +27,8 @@ pub struct Shared {
     pub stats: Stats,
     /// Where reads go (`--read-from`) and the replica health the proxy has seen.
     pub reads: Reads,
+    /// Calls, errors and latency per command (INFO commandstats/latencystats, /metrics).
+    pub cmdstats: CommandStats,
     /// Wakes the refresh task early.
     pub refresh: Notify,
     pub groups: Vec<Group>,
@@ -74,6 +77,7 @@ impl Shared {
             opts,
             topo: ArcSwap::from_pointee(Topology::default()),
             stats: Stats::default(),
+            cmdstats: CommandStats::for_command_table(),
             refresh: Notify::new(),
             groups,
             breakers,
@@ -129,6 +133,14 @@ impl Shared {
 
     pub fn next_client_id(&self) -> u64 {
         self.next_client.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Visits every backend connection set of every worker group (for /metrics).
+    pub fn for_each_conns(&self, mut f: impl FnMut(&ConnKey, &NodeConns)) {
+        for g in &self.groups {
+            let map = g.conns.lock().unwrap_or_else(|e| e.into_inner());
+            map.iter().for_each(|(k, c)| f(k, c));
+        }
     }
 }
 
@@ -201,6 +213,7 @@ impl Listener {
     /// Accepts clients until `stop` turns true; each session gets the next worker group.
     async fn accept_loop(self, sh: Arc<Shared>, workers: Arc<Vec<Worker>>, mut stop: watch::Receiver<bool>) {
         let sessions_stop = stop.clone();
+        Stats::inc(&sh.stats.listeners);
         loop {
             let accepted = tokio::select! {
                 _ = stop.changed() => break,
@@ -212,6 +225,7 @@ impl Listener {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
+        sh.stats.listeners.fetch_sub(1, Ordering::Relaxed);
         #[cfg(unix)]
         if let Listener::Unix(_, path) = &self {
             let _ = std::fs::remove_file(path);
@@ -259,7 +273,13 @@ pub async fn serve(opts: Options, stop: impl std::future::Future<Output = ()>) -
     for spec in &opts.listen {
         listeners.push(Listener::bind(spec).await?);
     }
+    let admin = match &opts.admin {
+        Some(spec) => Some(admin::bind(spec).await?),
+        None => None,
+    };
     let sh = Arc::new(Shared::new(opts));
+    // Before the first topology: /healthz answers 503 while the proxy cannot serve yet.
+    let admin = admin.map(|l| tokio::spawn(admin::run(l, sh.clone())));
     // A first view before taking clients; a proxy whose cluster is not up yet still starts and
     // keeps trying (a sidecar may start before its cluster), answering CLUSTERDOWN meanwhile.
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -291,7 +311,20 @@ pub async fn serve(opts: Options, stop: impl std::future::Future<Output = ()>) -
     while Stats::get(&sh.stats.clients) > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let left = Stats::get(&sh.stats.clients);
+    if left > 0 {
+        tracing::warn!(
+            clients = left,
+            drain_secs = DRAIN.as_secs(),
+            "clients still connected after the drain; closing them"
+        );
+    } else {
+        tracing::info!("drained; exiting");
+    }
     refresher.abort();
+    if let Some(a) = admin {
+        a.abort();
+    }
     // Every accept loop has ended, so this is the last handle: the workers stop (their sessions
     // that outlived the drain are dropped with their runtimes).
     if let Ok(workers) = Arc::try_unwrap(workers) {

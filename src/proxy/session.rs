@@ -3,8 +3,14 @@
 //! their node at once (pipelining across nodes) and queues a [`Pending`] per request in a bounded
 //! channel (per-client backpressure). The writer takes them in order, waits for each reply (doing
 //! any redirects), and writes everything that is ready in one write.
+//!
+//! Each request carries a [`Mark`] (command id, read time) to the writer, which records the
+//! command's call, error and latency in the thread's shard of [`Shared::cmdstats`] when the write
+//! carrying its reply is ready: no lookup by name, no shared lock, no allocation per request.
 
+use crate::command;
 use crate::errors;
+use crate::metrics::{Outcome, Sample};
 use crate::proxy::local::{self, ClientState, Peer};
 use crate::proxy::redirect::{error_reply, Inflight, Target};
 use crate::proxy::router::{self, Access, Plan};
@@ -17,6 +23,7 @@ use smallvec::SmallVec;
 use std::future::Future;
 use std::sync::Arc;
 use std::task::Poll;
+use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 
@@ -36,6 +43,19 @@ enum Pending {
     },
 }
 
+/// What the writer records for a request once its reply is ready.
+#[derive(Clone, Copy)]
+struct Mark {
+    /// The command table id; [`NO_CMD`] for what names no command (unknown, protocol error).
+    cmd: u16,
+    /// Refused before running (arity, CROSSSLOT, unsupported): counted, not timed.
+    rejected: bool,
+    /// When the bytes of the request were read.
+    start: Instant,
+}
+
+const NO_CMD: u16 = u16::MAX;
+
 /// Serves one client (TCP or unix socket halves) until it leaves or the proxy stops.
 pub async fn handle<R, W>(rd: R, mut wr: W, peer: Peer, sh: Arc<Shared>, group: usize, stop: watch::Receiver<bool>)
 where
@@ -44,13 +64,15 @@ where
 {
     Stats::inc(&sh.stats.clients);
     Stats::inc(&sh.stats.total_clients);
-    let (tx, mut rx) = mpsc::channel::<Pending>(sh.opts.max_inflight_per_client.max(1));
+    let (tx, mut rx) = mpsc::channel::<(Pending, Mark)>(sh.opts.max_inflight_per_client.max(1));
     let client = ClientState::new(sh.next_client_id(), peer, sh.opts.users.is_empty());
     let reader = tokio::spawn(read_loop(rd, client, sh.clone(), group, tx, stop));
     let mut out = BytesMut::with_capacity(16 * 1024);
+    // The requests whose replies are in `out`, recorded together when it is written.
+    let mut done: Vec<(Mark, Outcome)> = Vec::new();
     'outer: while let Some(p) = rx.recv().await {
         let mut next = Some(p);
-        while let Some(p) = next.take() {
+        while let Some((p, mark)) = next.take() {
             let mut fut = std::pin::pin!(resolve(p, &sh, group));
             // Replies already gathered go out before waiting for one that is not ready: a slow
             // node must delay only the replies after its own, not the ones before.
@@ -58,6 +80,7 @@ where
                 Poll::Ready(r) => r,
                 Poll::Pending => {
                     if !out.is_empty() {
+                        record(&sh, &mut done);
                         if wr.write_all(&out).await.is_err() {
                             break 'outer;
                         }
@@ -66,8 +89,12 @@ where
                     fut.await
                 }
             };
+            if mark.cmd != NO_CMD {
+                done.push((mark, outcome(mark, &bytes)));
+            }
             out.extend_from_slice(&bytes);
             if close {
+                record(&sh, &mut done);
                 let _ = wr.write_all(&out).await;
                 break 'outer;
             }
@@ -75,6 +102,7 @@ where
                 next = rx.try_recv().ok();
             }
         }
+        record(&sh, &mut done);
         if wr.write_all(&out).await.is_err() {
             break;
         }
@@ -83,6 +111,29 @@ where
     reader.abort();
     let _ = wr.shutdown().await;
     sh.stats.clients.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn outcome(m: Mark, reply: &[u8]) -> Outcome {
+    if m.rejected {
+        Outcome::Rejected
+    } else if matches!(reply.first(), Some(b'-' | b'!')) {
+        Outcome::Failed
+    } else {
+        Outcome::Ok
+    }
+}
+
+/// Records the requests of one write: their replies are ready now. One clock read and one
+/// (thread-local, uncontended) lock per write, however many requests it carries.
+fn record(sh: &Shared, done: &mut Vec<(Mark, Outcome)>) {
+    if done.is_empty() {
+        return;
+    }
+    let now = Instant::now();
+    sh.cmdstats.record_all(done.drain(..).map(|(m, outcome)| {
+        let nanos = u64::try_from(now.saturating_duration_since(m.start).as_nanos()).unwrap_or(u64::MAX);
+        Sample { cmd: m.cmd.into(), nanos, outcome }
+    }));
 }
 
 async fn resolve(p: Pending, sh: &Arc<Shared>, group: usize) -> (Bytes, bool) {
@@ -116,7 +167,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
     mut client: ClientState,
     sh: Arc<Shared>,
     group: usize,
-    tx: mpsc::Sender<Pending>,
+    tx: mpsc::Sender<(Pending, Mark)>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut parser = RequestParser::new();
@@ -128,11 +179,13 @@ async fn read_loop<R: AsyncRead + Unpin>(
         tokio::select! {
             n = rd.read_buf(&mut buf) => match n {
                 Ok(0) | Err(_) => return,
-                // Once per read, not per request: CLIENT INFO's idle is in seconds.
-                Ok(_) => client.last_interaction = std::time::Instant::now(),
+                Ok(_) => {}
             },
             _ = stop.changed() => return,
         }
+        // One clock read per read, not per request: the requests of a pipeline arrived together.
+        let read_at = Instant::now();
+        client.last_interaction = read_at;
         loop {
             // Until AUTH, Redis's small header caps apply (a stranger cannot make us buffer much).
             let limits = Limits { unauthenticated: !client.authenticated, ..Limits::default() };
@@ -145,15 +198,17 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 }
                 Ok(Parsed::Request(n)) => n,
                 Err(e) => {
-                    let _ = tx.send(Pending::Close(error_reply(&e.0))).await;
+                    let mark = Mark { cmd: NO_CMD, rejected: false, start: read_at };
+                    let _ = tx.send((Pending::Close(error_reply(&e.0)), mark)).await;
                     return;
                 }
             };
-            let action = {
+            let (action, cmd, rejected) = {
                 let mut args: SmallVec<[&[u8]; 8]> = SmallVec::new();
                 parser.args(&buf, &mut args);
                 decide(&args, &mut client, &sh, buf[0] != b'*')
             };
+            let mark = Mark { cmd, rejected, start: read_at };
             parser.reset();
             let raw = buf.split_to(n).freeze();
             Stats::inc(&sh.stats.ops);
@@ -161,7 +216,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
             let pending = match action {
                 Action::Reply(b, close) => {
                     if close {
-                        let _ = tx.send(Pending::Close(b)).await;
+                        let _ = tx.send((Pending::Close(b), mark)).await;
                         return;
                     }
                     Pending::Ready(b)
@@ -180,7 +235,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     Pending::Split { kind, parts, nkeys, resp3 }
                 }
             };
-            if tx.send(pending).await.is_err() {
+            if tx.send((pending, mark)).await.is_err() {
                 return;
             }
         }
@@ -190,12 +245,26 @@ async fn read_loop<R: AsyncRead + Unpin>(
     }
 }
 
-fn decide(args: &[&[u8]], client: &mut ClientState, sh: &Shared, inline: bool) -> Action {
-    let reencode = |args: &[&[u8]]| inline.then(|| split::encode(args));
-    if !client.authenticated && router::refused_before_auth(args) {
-        return Action::Reply(error_reply(errors::NOAUTH), false);
+/// The action for one request, with its command id for the statistics and whether it was
+/// refused before running.
+fn decide(args: &[&[u8]], client: &mut ClientState, sh: &Shared, inline: bool) -> (Action, u16, bool) {
+    let spec = match command::resolve(args) {
+        Ok(s) => s,
+        Err(e) => return (Action::Reply(error_reply(&e), false), NO_CMD, false),
+    };
+    let id = u16::try_from(spec.id).unwrap_or(NO_CMD);
+    // Unknown commands and wrong arity are answered first, as Redis does, then NOAUTH.
+    if !client.authenticated && router::refused_before_auth(spec, args.len()) {
+        return (Action::Reply(error_reply(errors::NOAUTH), false), id, true);
     }
-    match router::plan(args) {
+    let plan = router::plan_for(spec, args);
+    let rejected = matches!(plan, Plan::Error(_));
+    (act(plan, args, client, sh, inline), id, rejected)
+}
+
+fn act(plan: Plan, args: &[&[u8]], client: &mut ClientState, sh: &Shared, inline: bool) -> Action {
+    let reencode = |args: &[&[u8]]| inline.then(|| split::encode(args));
+    match plan {
         Plan::Error(e) => Action::Reply(error_reply(&e), false),
         Plan::Local(spec) => {
             let (b, close) = local::run(spec, args, client, sh);

@@ -234,6 +234,11 @@ impl Node {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// The running process's id (for SIGSTOP/SIGCONT in tests), none after [`Node::kill`].
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     /// The last lines of the node's log, for failure messages.
     pub fn log_tail(&self, lines: usize) -> String {
         let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
