@@ -55,6 +55,14 @@ pub enum BackendError {
 
 pub type ReplyResult = Result<Bytes, BackendError>;
 
+/// Requests of one client for one connection, handed over in one channel message: a pipelined
+/// read of 16 requests costs one channel operation, not 16. At most [`MAX_BATCH`] long, so the
+/// in-flight bound is overshot by at most one batch.
+pub type Batch = smallvec::SmallVec<[Request; 2]>;
+
+/// The most requests one [`Batch`] carries.
+pub const MAX_BATCH: usize = 64;
+
 pub struct Request {
     pub bytes: Bytes,
     pub asking: bool,
@@ -74,7 +82,7 @@ pub struct NodeState {
 /// The connections of one worker group to one node.
 pub struct NodeConns {
     pub addr: Addr,
-    conns: Vec<mpsc::Sender<Request>>,
+    conns: Vec<mpsc::Sender<Batch>>,
     pub state: Arc<NodeState>,
 }
 
@@ -109,15 +117,21 @@ impl NodeConns {
     /// With the node's breaker open the request fails at once ([`BackendError::Unavailable`]).
     pub async fn send(&self, bytes: Bytes, asking: bool, lane: u64) -> oneshot::Receiver<ReplyResult> {
         let (tx, rx) = oneshot::channel();
+        self.send_batch(smallvec::smallvec![Request { bytes, asking, tx }], lane).await;
+        rx
+    }
+
+    /// Queues a batch (see [`NodeConns::send`]); each request's reply goes to its own sender.
+    pub async fn send_batch(&self, batch: Batch, lane: u64) {
         if let Err(why) = self.state.breaker.admit() {
-            let _ = tx.send(Err(BackendError::Unavailable(why)));
-            return rx;
+            batch.into_iter().for_each(|r| drop(r.tx.send(Err(BackendError::Unavailable(why.clone())))));
+            return;
         }
         let i = (lane % self.conns.len() as u64) as usize;
-        if let Err(e) = self.conns[i].send(Request { bytes, asking, tx }).await {
-            let _ = e.0.tx.send(Err(BackendError::NotSent(format!("connection to {} closed", self.addr))));
+        if let Err(e) = self.conns[i].send(batch).await {
+            let why = format!("connection to {} closed", self.addr);
+            e.0.into_iter().for_each(|r| drop(r.tx.send(Err(BackendError::NotSent(why.clone())))));
         }
-        rx
     }
 
     /// Whether the node takes requests now (its breaker would let one through).
@@ -171,7 +185,7 @@ impl Prelude {
 
 struct ConnTask {
     addr: Addr,
-    rx: mpsc::Receiver<Request>,
+    rx: mpsc::Receiver<Batch>,
     max_inflight: usize,
     connect_timeout: Duration,
     request_timeout: Duration,
@@ -196,10 +210,7 @@ impl ConnTask {
                 // Queued before the breaker opened (a probe would have made it half-open): the
                 // node is known to be down, so no connection attempt and no timeout to wait for.
                 let err = BackendError::Unavailable(self.state.breaker.refusal());
-                let _ = first.tx.send(Err(err.clone()));
-                while let Ok(r) = self.rx.try_recv() {
-                    let _ = r.tx.send(Err(err.clone()));
-                }
+                self.fail_queued(first, &err);
                 continue;
             }
             let stream = match self.connect().await {
@@ -207,12 +218,8 @@ impl ConnTask {
                 Err(why) => {
                     self.state.errors.fetch_add(1, Ordering::Relaxed);
                     self.breaker_failure(&why);
-                    let err = BackendError::NotSent(why);
-                    let _ = first.tx.send(Err(err.clone()));
                     // Everything already queued fails fast too instead of each waiting for a timeout.
-                    while let Ok(r) = self.rx.try_recv() {
-                        let _ = r.tx.send(Err(err.clone()));
-                    }
+                    self.fail_queued(first, &BackendError::NotSent(why));
                     continue;
                 }
             };
@@ -239,10 +246,19 @@ impl ConnTask {
                 // fail now (never written: they may be re-routed) instead of each waiting a full
                 // timeout on the next connection.
                 let ms = self.request_timeout.as_millis();
-                while let Ok(r) = self.rx.try_recv() {
-                    let _ = r.tx.send(Err(BackendError::Unavailable(errors::proxy_not_sent_after_timeout(ms))));
+                let err = BackendError::Unavailable(errors::proxy_not_sent_after_timeout(ms));
+                while let Ok(b) = self.rx.try_recv() {
+                    b.into_iter().for_each(|r| drop(r.tx.send(Err(err.clone()))));
                 }
             }
+        }
+    }
+
+    /// Fails `first` and every batch queued behind it with `err`.
+    fn fail_queued(&mut self, first: Batch, err: &BackendError) {
+        first.into_iter().for_each(|r| drop(r.tx.send(Err(err.clone()))));
+        while let Ok(b) = self.rx.try_recv() {
+            b.into_iter().for_each(|r| drop(r.tx.send(Err(err.clone()))));
         }
     }
 
@@ -265,7 +281,7 @@ impl ConnTask {
     }
 
     /// Serves one connection until it fails (`Some`) or every handle is gone (`None`).
-    async fn serve(&mut self, stream: TcpStream, first: Request, inflight: &mut VecDeque<Sent>) -> Option<Broken> {
+    async fn serve(&mut self, stream: TcpStream, first: Batch, inflight: &mut VecDeque<Sent>) -> Option<Broken> {
         let (mut rd, mut wr) = stream.into_split();
         let mut out = BytesMut::with_capacity(16 * 1024);
         let mut rbuf = BytesMut::with_capacity(16 * 1024);
@@ -397,12 +413,14 @@ impl ConnTask {
         None
     }
 
-    fn queue(&self, r: Request, now: Instant, out: &mut BytesMut, inflight: &mut VecDeque<Sent>) {
-        if r.asking {
-            out.extend_from_slice(ASKING);
-            inflight.push_back((now, Waiter::Discard));
+    fn queue(&self, batch: Batch, now: Instant, out: &mut BytesMut, inflight: &mut VecDeque<Sent>) {
+        for r in batch {
+            if r.asking {
+                out.extend_from_slice(ASKING);
+                inflight.push_back((now, Waiter::Discard));
+            }
+            out.extend_from_slice(&r.bytes);
+            inflight.push_back((now, Waiter::Client(r.tx)));
         }
-        out.extend_from_slice(&r.bytes);
-        inflight.push_back((now, Waiter::Client(r.tx)));
     }
 }

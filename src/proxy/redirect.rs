@@ -8,12 +8,13 @@
 
 use crate::cluster::topology::Addr;
 use crate::errors;
-use crate::proxy::backend::{BackendError, ReplyResult};
+use crate::proxy::backend::{BackendError, Batch, NodeConns, ReplyResult, Request, MAX_BATCH};
 use crate::proxy::readpolicy::{self, Pick};
 use crate::proxy::server::Shared;
 use crate::proxy::Stats;
 use bytes::Bytes;
 use rand::Rng;
+use smallvec::SmallVec;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -74,6 +75,41 @@ pub fn route(sh: &Shared, target: Target, lane: u64, replica_failed: bool) -> Op
     }
 }
 
+/// Requests a session routed while working through one read, grouped by connection, so each
+/// connection gets them in one channel message ([`Batch`]). The session flushes it before it
+/// reads again and before anything that could wait on these requests' replies.
+#[derive(Default)]
+pub struct Outbox {
+    groups: SmallVec<[(Arc<NodeConns>, Batch); 4]>,
+    full: bool,
+}
+
+impl Outbox {
+    fn push(&mut self, conns: Arc<NodeConns>, r: Request) {
+        let batch = match self.groups.iter_mut().find(|(c, _)| Arc::ptr_eq(c, &conns)) {
+            Some((_, b)) => b,
+            None => {
+                self.groups.push((conns, Batch::new()));
+                &mut self.groups.last_mut().expect("just pushed").1
+            }
+        };
+        batch.push(r);
+        self.full |= batch.len() >= MAX_BATCH;
+    }
+
+    /// Whether a batch reached [`MAX_BATCH`]: time to flush.
+    pub fn is_full(&self) -> bool {
+        self.full
+    }
+
+    pub async fn flush(&mut self, lane: u64) {
+        self.full = false;
+        for (conns, batch) in self.groups.drain(..) {
+            conns.send_batch(batch, lane).await;
+        }
+    }
+}
+
 /// A request on its way: the bytes (kept for retries), where it went, and its reply.
 pub struct Inflight {
     /// The client's id: keeps its requests to one node on one connection, in order.
@@ -93,15 +129,25 @@ pub fn error_reply(text: &str) -> Bytes {
 }
 
 impl Inflight {
-    /// Sends `req` to the target's node in the current snapshot.
-    pub async fn start(sh: &Arc<Shared>, group: usize, resp3: bool, lane: u64, req: Bytes, target: Target) -> Inflight {
+    /// Routes `req` to the target's node in the current snapshot and puts it in `outbox`; it
+    /// leaves when the outbox is flushed.
+    pub fn prepare(
+        sh: &Arc<Shared>,
+        group: usize,
+        resp3: bool,
+        lane: u64,
+        req: Bytes,
+        target: Target,
+        outbox: &mut Outbox,
+    ) -> Inflight {
         let pick = route(sh, target, lane, false);
         let replica = pick.as_ref().is_some_and(|p| p.replica);
         let addr = pick.map(|p| p.addr);
-        let rx = match &addr {
-            Some(a) => Some(sh.conns(group, a, resp3, replica).send(req.clone(), false, lane).await),
-            None => None,
-        };
+        let rx = addr.as_ref().map(|a| {
+            let (tx, rx) = oneshot::channel();
+            outbox.push(sh.conns(group, a, resp3, replica), Request { bytes: req.clone(), asking: false, tx });
+            rx
+        });
         Inflight { lane, req, target, addr, replica, rx }
     }
 

@@ -12,7 +12,7 @@ use crate::command;
 use crate::errors;
 use crate::metrics::{Outcome, Sample};
 use crate::proxy::local::{self, ClientState, Peer};
-use crate::proxy::redirect::{error_reply, Inflight, Target};
+use crate::proxy::redirect::{error_reply, Inflight, Outbox, Target};
 use crate::proxy::router::{self, Access, Plan};
 use crate::proxy::server::Shared;
 use crate::proxy::split::{self, Part};
@@ -172,6 +172,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
 ) {
     let mut parser = RequestParser::new();
     let mut buf = BytesMut::with_capacity(16 * 1024);
+    let mut outbox = Outbox::default();
     loop {
         if *stop.borrow() {
             return;
@@ -198,6 +199,8 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 }
                 Ok(Parsed::Request(n)) => n,
                 Err(e) => {
+                    // What was read before the bad frame still runs, as in Redis.
+                    outbox.flush(client.id).await;
                     let mark = Mark { cmd: NO_CMD, rejected: false, start: read_at };
                     let _ = tx.send((Pending::Close(error_reply(&e.0)), mark)).await;
                     return;
@@ -216,6 +219,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
             let pending = match action {
                 Action::Reply(b, close) => {
                     if close {
+                        outbox.flush(client.id).await;
                         let _ = tx.send((Pending::Close(b), mark)).await;
                         return;
                     }
@@ -223,22 +227,36 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 }
                 Action::Forward { target, reencoded } => {
                     let req = reencoded.unwrap_or(raw);
-                    Pending::Forward(Inflight::start(&sh, group, resp3, client.id, req, target).await, resp3)
+                    let inflight = Inflight::prepare(&sh, group, resp3, client.id, req, target, &mut outbox);
+                    Pending::Forward(inflight, resp3)
                 }
                 Action::Split { kind, access, reqs, nkeys } => {
                     let mut parts = Vec::with_capacity(reqs.len());
                     for (slot, req, key_indices) in reqs {
                         let target = slot_target(slot, access);
-                        let inflight = Inflight::start(&sh, group, resp3, client.id, req, target).await;
+                        let inflight = Inflight::prepare(&sh, group, resp3, client.id, req, target, &mut outbox);
                         parts.push(Part { inflight, key_indices });
                     }
                     Pending::Split { kind, parts, nkeys, resp3 }
                 }
             };
-            if tx.send((pending, mark)).await.is_err() {
-                return;
+            if outbox.is_full() {
+                outbox.flush(client.id).await;
+            }
+            // The writer waits on these requests' replies: they must be on their way before
+            // this task waits for room in the writer's queue.
+            match tx.try_send((pending, mark)) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(item)) => {
+                    outbox.flush(client.id).await;
+                    if tx.send(item).await.is_err() {
+                        return;
+                    }
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => return,
             }
         }
+        outbox.flush(client.id).await;
         if buf.capacity() - buf.len() < 4096 {
             buf.reserve(16 * 1024);
         }
