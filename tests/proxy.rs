@@ -194,7 +194,19 @@ fn fan_out_keyless(kind: Kind) {
     want.sort();
     assert_eq!(found, want);
     assert_eq!(k.cmd(&["KEYS", "nomatch*"]), Frame::Array(vec![]));
+    match k.cmd(&["RANDOMKEY"]) {
+        Frame::Bulk(b) => assert!(want.contains(&String::from_utf8(b.to_vec()).unwrap()) || &b[..] == b"other"),
+        other => panic!("RANDOMKEY: {other:?}"),
+    }
+    // One key left, on one master: RANDOMKEY finds it whichever master would have been asked.
+    let mut del = vec!["DEL", "other"];
+    del.extend(keys.iter().skip(1).map(|s| s.as_str()));
+    assert_eq!(k.cmd(&del), Frame::Integer(200));
+    for _ in 0..10 {
+        assert_eq!(k.cmd(&["RANDOMKEY"]), bulk(&keys[0]));
+    }
     assert_eq!(k.cmd(&["FLUSHDB", "SYNC"]), ok());
+    assert_eq!(k.cmd(&["RANDOMKEY"]), Frame::Null);
     assert_eq!(k.cmd(&["DBSIZE"]), Frame::Integer(0));
     assert_eq!(masters_dbsize(&c), 0);
     assert_eq!(
@@ -328,6 +340,16 @@ fn malformed_input_isolated(kind: Kind) {
     // Inline commands are re-encoded before forwarding.
     good.send_raw(b"GET iso\r\n");
     assert_eq!(good.read_reply().expect("inline"), b"$1\r\n1\r\n");
+    // An MSET whose last key has no value, its keys in different slots (so it would be split)
+    // and in one slot (so a node answers): Redis's own reply both times, the connection stays.
+    let real = support::redis_server(&[]);
+    let mut r = real.conn();
+    for args in [&["MSET", "a", "1", "b"][..], &["MSET", "{t}a", "1", "{t}b"]] {
+        assert_eq!(bad2.raw(args), r.raw(args), "{args:?}");
+    }
+    assert_eq!(bad2.raw(&["GET", "iso"]), b"$1\r\n1\r\n");
+    // SCAN would see one master only: refused with a clear error, not answered wrongly.
+    assert_eq!(bad2.raw(&["SCAN", "0"]), b"-ERR 'scan' is not supported through the slotway proxy yet\r\n");
 }
 
 fn benchmark_clean(kind: Kind) {

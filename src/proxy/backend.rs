@@ -233,6 +233,14 @@ impl ConnTask {
                 Some(Broken::Failed(why)) => (why, false),
                 Some(Broken::TimedOut(why)) => (why, true),
             };
+            // A connection the node closed while nothing of a client was on it (its `timeout`,
+            // CLIENT KILL) is not a sign of a sick node: reconnect on the next request, do not
+            // count it towards the breaker.
+            let idle = !inflight.iter().any(|(_, w)| matches!(w, Waiter::Client(_)));
+            if idle && !timed_out {
+                tracing::debug!(node = %self.addr, "idle backend connection closed: {why}");
+                continue;
+            }
             self.state.errors.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(node = %self.addr, "backend connection lost: {why}");
             self.breaker_failure(&why);

@@ -134,7 +134,7 @@ struct ConfigFile {
     max_inflight_per_client: Option<Bounded<1, MAX_INFLIGHT>>,
     connect_timeout_ms: Option<Bounded<1, MAX_MS>>,
     request_timeout_ms: Option<Bounded<1, MAX_MS>>,
-    breaker_failures: Option<Bounded<1, 1_000_000>>,
+    breaker_failures: Option<Bounded<0, 1_000_000>>,
     breaker_open_ms: Option<Bounded<1, MAX_MS>>,
     /// At least 100 ms: a refresh asks several nodes for the whole slot map.
     refresh_interval_ms: Option<Bounded<100, MAX_MS>>,

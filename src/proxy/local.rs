@@ -20,6 +20,8 @@ pub struct Peer {
     pub addr: String,
     pub laddr: String,
     pub fd: i64,
+    /// A unix-socket client: CLIENT INFO's `flags=U`, as Redis shows it.
+    pub unix: bool,
 }
 
 impl Peer {
@@ -28,6 +30,7 @@ impl Peer {
             addr: s.peer_addr().map(|a| a.to_string()).unwrap_or_default(),
             laddr: s.local_addr().map(|a| a.to_string()).unwrap_or_default(),
             fd: raw_fd(s),
+            unix: false,
         }
     }
 
@@ -35,7 +38,7 @@ impl Peer {
     #[cfg(unix)]
     pub fn unix(s: &tokio::net::UnixStream, path: &std::path::Path) -> Peer {
         let a = format!("{}:0", path.display());
-        Peer { addr: a.clone(), laddr: a, fd: raw_fd(s) }
+        Peer { addr: a.clone(), laddr: a, fd: raw_fd(s), unix: true }
     }
 }
 
@@ -91,7 +94,7 @@ impl ClientState {
         let now = std::time::Instant::now();
         let name = self.name.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem=0 tot-mem=1024 events=r cmd=client|info user={} redir=-1 resp={}\n",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem=0 tot-mem=1024 events=r cmd=client|info user={} redir=-1 resp={}\n",
             self.id,
             self.peer.addr,
             self.peer.laddr,
@@ -99,6 +102,7 @@ impl ClientState {
             name,
             now.duration_since(self.created).as_secs(),
             now.duration_since(self.last_interaction).as_secs(),
+            if self.peer.unix { "U" } else { "N" },
             self.user,
             if self.resp3 { 3 } else { 2 },
         )

@@ -18,6 +18,8 @@ pub enum SplitKind {
     Sum,
     /// KEYS: every part's array, concatenated.
     Concat,
+    /// RANDOMKEY: a random one of the parts' non-nil replies (nil when every master is empty).
+    AnyValue,
 }
 
 /// Whether a keyed command may be served by a replica (flagged `readonly` in the command table)
@@ -56,8 +58,15 @@ fn fan_out_kind(name: &str) -> Option<SplitKind> {
         "dbsize" => SplitKind::Sum,
         "keys" => SplitKind::Concat,
         "flushall" | "flushdb" => SplitKind::AllOk,
+        "randomkey" => SplitKind::AnyValue,
         _ => return None,
     })
+}
+
+/// Commands that need more than one node and a merge the proxy does not do yet: sent to one
+/// master they would answer wrongly without an error (SCAN's cursor belongs to one node).
+fn not_yet(name: &str) -> bool {
+    name == "scan"
 }
 
 fn split_kind(name: &str) -> Option<SplitKind> {
@@ -144,7 +153,7 @@ fn class(spec: &CommandSpec) -> Class {
         for c in command::all() {
             v[c.id] = if is_local(c.name) {
                 Class::Local
-            } else if needs_own_connection(c) {
+            } else if needs_own_connection(c) || not_yet(c.name) {
                 Class::Refused
             } else if let Some(kind) = fan_out_kind(c.name) {
                 Class::FanOut(kind)
@@ -176,6 +185,11 @@ pub fn plan_for(spec: &'static CommandSpec, args: &[&[u8]]) -> Plan {
         Class::FanOut(kind) => return Plan::FanOut(kind),
         Class::Keyed { split, access } => (split, access),
     };
+    // MSET's keys are every other argument: an odd pair count would leave a split part short of
+    // its value. Redis's own reply for it, before any routing.
+    if split == Some(SplitKind::AllOk) && args.len().is_multiple_of(2) {
+        return Plan::Error(errors::wrong_arity(spec.name));
+    }
     let mut first: Option<u16> = None;
     let mut cross = false;
     let valid = command::visit_key_positions(spec, args, |i| {
@@ -196,12 +210,15 @@ pub fn plan_for(spec: &'static CommandSpec, args: &[&[u8]]) -> Plan {
         (Some(_), true) => match split {
             Some(kind) => {
                 let mut groups: Vec<(u16, Vec<usize>)> = Vec::new();
+                // Slot -> group, so a request with many keys over many slots stays linear.
+                let mut index: hashbrown::HashMap<u16, usize> = hashbrown::HashMap::new();
                 command::visit_key_positions(spec, args, |i| {
                     let s = key_slot(args[i]);
-                    match groups.iter_mut().find(|(g, _)| *g == s) {
-                        Some((_, v)) => v.push(i),
-                        None => groups.push((s, vec![i])),
-                    }
+                    let g = *index.entry(s).or_insert_with(|| {
+                        groups.push((s, Vec::new()));
+                        groups.len() - 1
+                    });
+                    groups[g].1.push(i);
                 });
                 Plan::Split(kind, access, groups)
             }
@@ -234,6 +251,15 @@ mod tests {
         assert!(matches!(p(&["keys", "*"]), Plan::FanOut(SplitKind::Concat)));
         assert!(matches!(p(&["flushall", "sync"]), Plan::FanOut(SplitKind::AllOk)));
         assert!(matches!(p(&["time"]), Plan::AnyMaster));
+        assert!(matches!(p(&["randomkey"]), Plan::FanOut(SplitKind::AnyValue)));
+        assert!(matches!(p(&["scan", "0"]), Plan::Error(_)));
+        // An odd pair count: Redis's arity error whether or not the keys share a slot.
+        for args in [&["mset", "a", "1", "b"][..], &["mset", "{t}a", "1", "{t}b"]] {
+            match p(args) {
+                Plan::Error(e) => assert_eq!(e, "ERR wrong number of arguments for 'mset' command"),
+                other => panic!("{other:?}"),
+            }
+        }
         assert!(matches!(p(&["mget", "{a}1", "{a}2"]), Plan::Slot(_, Access::Read)));
         assert!(matches!(p(&["mget", "a", "b"]), Plan::Split(SplitKind::Values, Access::Read, _)));
         assert!(matches!(p(&["exists", "a", "b"]), Plan::Split(SplitKind::Sum, Access::Read, _)));

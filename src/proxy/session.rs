@@ -108,9 +108,37 @@ where
         }
         out.clear();
     }
-    reader.abort();
+    // The reader has ended unless the client stopped reading our replies (a failed write).
+    let rd = if reader.is_finished() {
+        reader.await.ok().flatten()
+    } else {
+        reader.abort();
+        None
+    };
     let _ = wr.shutdown().await;
+    if let Some(rd) = rd {
+        drain_input(rd).await;
+    }
     sh.stats.clients.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// After the last replies of a proxy shutdown: closing a socket with unread input makes the
+/// kernel send RST, which can destroy replies still in the send queue. Reading (and dropping)
+/// what the client still sends, bounded in time and size, lets them arrive first.
+async fn drain_input<R: AsyncRead + Unpin>(mut rd: R) {
+    const DRAIN_FOR: std::time::Duration = std::time::Duration::from_millis(500);
+    const DRAIN_MAX: usize = 4 << 20;
+    let mut scratch = [0u8; 16 * 1024];
+    let mut total = 0;
+    let _ = tokio::time::timeout(DRAIN_FOR, async {
+        while total < DRAIN_MAX {
+            match rd.read(&mut scratch).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+    })
+    .await;
 }
 
 fn outcome(m: Mark, reply: &[u8]) -> Outcome {
@@ -162,6 +190,8 @@ fn slot_target(slot: u16, access: Access) -> Target {
     }
 }
 
+/// Reads and dispatches requests until the client leaves (`None`) or the proxy stops: then the
+/// read half comes back, so the session can drain the client's input after its last replies.
 async fn read_loop<R: AsyncRead + Unpin>(
     mut rd: R,
     mut client: ClientState,
@@ -169,20 +199,20 @@ async fn read_loop<R: AsyncRead + Unpin>(
     group: usize,
     tx: mpsc::Sender<(Pending, Mark)>,
     mut stop: watch::Receiver<bool>,
-) {
+) -> Option<R> {
     let mut parser = RequestParser::new();
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let mut outbox = Outbox::default();
     loop {
         if *stop.borrow() {
-            return;
+            return Some(rd);
         }
         tokio::select! {
             n = rd.read_buf(&mut buf) => match n {
-                Ok(0) | Err(_) => return,
+                Ok(0) | Err(_) => return None,
                 Ok(_) => {}
             },
-            _ = stop.changed() => return,
+            _ = stop.changed() => return Some(rd),
         }
         // One clock read per read, not per request: the requests of a pipeline arrived together.
         let read_at = Instant::now();
@@ -203,7 +233,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     outbox.flush(client.id).await;
                     let mark = Mark { cmd: NO_CMD, rejected: false, start: read_at };
                     let _ = tx.send((Pending::Close(error_reply(&e.0)), mark)).await;
-                    return;
+                    return None;
                 }
             };
             let (action, cmd, rejected) = {
@@ -221,7 +251,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     if close {
                         outbox.flush(client.id).await;
                         let _ = tx.send((Pending::Close(b), mark)).await;
-                        return;
+                        return None;
                     }
                     Pending::Ready(b)
                 }
@@ -236,6 +266,9 @@ async fn read_loop<R: AsyncRead + Unpin>(
                         let target = slot_target(slot, access);
                         let inflight = Inflight::prepare(&sh, group, resp3, client.id, req, target, &mut outbox);
                         parts.push(Part { inflight, key_indices });
+                        if outbox.is_full() {
+                            outbox.flush(client.id).await;
+                        }
                     }
                     Pending::Split { kind, parts, nkeys, resp3 }
                 }
@@ -250,10 +283,10 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 Err(mpsc::error::TrySendError::Full(item)) => {
                     outbox.flush(client.id).await;
                     if tx.send(item).await.is_err() {
-                        return;
+                        return None;
                     }
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => return,
+                Err(mpsc::error::TrySendError::Closed(_)) => return None,
             }
         }
         outbox.flush(client.id).await;

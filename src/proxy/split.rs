@@ -15,7 +15,8 @@ pub fn sub_request(args: &[&[u8]], kind: SplitKind, positions: &[usize]) -> Byte
     put_header(&mut out, b'*', n);
     put_bulk(&mut out, args[0]);
     for &p in positions {
-        for a in &args[p..p + per_key] {
+        // The router checked that every key has its value; `get` keeps a slip from panicking.
+        for a in args.get(p..p + per_key).unwrap_or_default() {
             put_bulk(&mut out, a);
         }
     }
@@ -59,6 +60,7 @@ pub async fn merge(
 ) -> Bytes {
     let mut values: Vec<Bytes> = vec![Bytes::new(); if kind == SplitKind::Values { nkeys } else { 0 }];
     let mut concat: Vec<Bytes> = Vec::new();
+    let mut nil: Option<Bytes> = None;
     let mut sum: i64 = 0;
     let mut first_error: Option<Bytes> = None;
     for part in parts {
@@ -84,6 +86,13 @@ pub async fn merge(
             }
             SplitKind::Values => split_array(&reply, &part.key_indices, &mut values),
             SplitKind::Concat => array_elements(&reply, &mut concat),
+            SplitKind::AnyValue => {
+                if !is_nil(&reply) {
+                    concat.push(reply.clone());
+                }
+                nil.get_or_insert(reply);
+                true
+            }
         };
         if !ok {
             first_error = Some(error_reply(&crate::errors::proxy_bad_part_reply(&node)));
@@ -103,7 +112,16 @@ pub async fn merge(
         }
         SplitKind::Values => array_of(&values),
         SplitKind::Concat => array_of(&concat),
+        SplitKind::AnyValue => match concat.len() {
+            0 => nil.unwrap_or_else(|| Bytes::from_static(b"$-1\r\n")),
+            n => concat.swap_remove(rand::Rng::gen_range(&mut rand::thread_rng(), 0..n)),
+        },
     }
+}
+
+/// A nil bulk reply, RESP2 or RESP3.
+fn is_nil(reply: &[u8]) -> bool {
+    reply == b"$-1\r\n" || reply == b"_\r\n"
 }
 
 fn array_of(values: &[Bytes]) -> Bytes {
