@@ -7,6 +7,6 @@ pub mod reply;
 pub mod request;
 
 pub use codec::RespCodec;
-pub use frame::{frame_len, Frame, FrameError};
+pub use frame::{frame_len, Frame, FrameError, FrameScanner};
 pub use reply::Reply;
 pub use request::{Limits, Parsed, ProtocolError, RequestParser};

@@ -198,6 +198,23 @@ fn fan_out_keyless(kind: Kind) {
         Frame::Bulk(b) => assert!(want.contains(&String::from_utf8(b.to_vec()).unwrap()) || &b[..] == b"other"),
         other => panic!("RANDOMKEY: {other:?}"),
     }
+    // A reply that spans many reads of the backend connection (KEYS of 20,000 keys, ~400 KB over
+    // the three masters) comes back whole.
+    let mut pipe = Vec::new();
+    for i in 0..20_000 {
+        pipe.extend(encode(&[b"SET", format!("big:{i:05}").as_bytes(), b"v"]));
+    }
+    k.send_raw(&pipe);
+    for _ in 0..20_000 {
+        assert_eq!(k.read_reply().expect("SET reply"), b"+OK\r\n");
+    }
+    let Frame::Array(big) = k.cmd(&["KEYS", "big:*"]) else { panic!("KEYS big:*") };
+    assert_eq!(big.len(), 20_000);
+    assert_eq!(k.cmd(&["DBSIZE"]), Frame::Integer(20_201));
+    let mut del = vec!["DEL".to_string()];
+    del.extend((0..20_000).map(|i| format!("big:{i:05}")));
+    let del: Vec<&str> = del.iter().map(|s| s.as_str()).collect();
+    assert_eq!(k.cmd(&del), Frame::Integer(20_000));
     // One key left, on one master: RANDOMKEY finds it whichever master would have been asked.
     let mut del = vec!["DEL", "other"];
     del.extend(keys.iter().skip(1).map(|s| s.as_str()));

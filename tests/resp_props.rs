@@ -251,6 +251,30 @@ proptest! {
         prop_assert!(buf.is_empty());
     }
 
+    /// The proxy's resumable scanner, fed back-to-back frames in random chunks, finds exactly the
+    /// frames' boundaries.
+    #[test]
+    fn scanner_resumes_in_chunks(fs in vec(frame(), 1..5), cuts in vec(any::<usize>(), 0..8)) {
+        let mut all = BytesMut::new();
+        fs.iter().for_each(|f| f.encode(&mut all));
+        let lens: Vec<usize> = fs.iter().map(|f| encode(f).len()).collect();
+        let mut points: Vec<usize> = cuts.iter().map(|c| c % (all.len() + 1)).collect();
+        points.push(all.len());
+        points.sort_unstable();
+        let mut sc = slotway::resp::FrameScanner::default();
+        let (mut buf, mut fed, mut got) = (Vec::new(), 0usize, Vec::new());
+        for p in points {
+            buf.extend_from_slice(&all[fed..p]);
+            fed = p;
+            while let Some(n) = sc.scan(&buf).expect("valid frames") {
+                got.push(n);
+                buf.drain(..n);
+            }
+        }
+        prop_assert_eq!(got, lens);
+        prop_assert!(buf.is_empty());
+    }
+
     /// (a, d) No proper prefix of a frame is a frame, for either parser.
     #[test]
     fn prefixes_are_incomplete(f in frame()) {

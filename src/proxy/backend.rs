@@ -1,6 +1,6 @@
 //! Connections from the proxy to one node. Each connection is one task that owns the socket: it
 //! takes queued requests (raw client bytes), writes everything queued in one write, and matches
-//! replies to requests in FIFO order by finding each reply's boundary with [`frame_len`], so the
+//! replies to requests in FIFO order by finding each reply's boundary with a [`FrameScanner`], so the
 //! reply bytes are passed on untouched. All clients of a worker group share these connections.
 //!
 //! Backpressure: the queue in front of a connection is bounded (a client awaits room), and no more
@@ -22,7 +22,7 @@ use crate::errors;
 use crate::proxy::breaker::{Breaker, BreakerState};
 use crate::proxy::server::ConnKey;
 use crate::proxy::Options;
-use crate::resp::frame_len;
+use crate::resp::FrameScanner;
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -293,6 +293,8 @@ impl ConnTask {
         let (mut rd, mut wr) = stream.into_split();
         let mut out = BytesMut::with_capacity(16 * 1024);
         let mut rbuf = BytesMut::with_capacity(16 * 1024);
+        // Resumes inside a reply that spans many reads instead of rescanning it each time.
+        let mut scanner = FrameScanner::default();
         let now = Instant::now();
         out.extend_from_slice(&self.prelude.bytes);
         inflight.extend(self.prelude.names.iter().map(|n| (now, Waiter::Prelude(n))));
@@ -359,7 +361,7 @@ impl ConnTask {
                     }
                     let before = inflight.len();
                     loop {
-                        match frame_len(&rbuf) {
+                        match scanner.scan(&rbuf) {
                             Ok(Some(n)) => {
                                 let reply = rbuf.split_to(n).freeze();
                                 match inflight.pop_front() {

@@ -139,46 +139,68 @@ impl Frame {
 /// The length of the complete frame at the front of `buf`, without building it: how a forwarder
 /// finds reply boundaries while passing the bytes on untouched. `Ok(None)`: need more bytes.
 pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, FrameError> {
-    let mut pos = 0;
-    // Elements still to skip, per open aggregate; a counter instead of recursion.
-    let mut pending: u64 = 1;
-    while pending > 0 {
-        if pos >= buf.len() {
-            return Ok(None);
-        }
-        let tag = buf[pos];
-        let Some(i) = memchr(b'\r', &buf[pos + 1..]) else { return Ok(None) };
-        let (s, e) = (pos + 1, pos + 1 + i);
-        if e + 1 >= buf.len() {
-            return Ok(None);
-        }
-        if buf[e + 1] != b'\n' {
-            return Err(FrameError::MissingCrlf);
-        }
-        pos = e + 2;
-        pending -= 1;
-        match tag {
-            b'+' | b'-' | b',' | b'(' | b'#' | b'_' => {}
-            b':' => {
-                int(&buf[s..e])?;
+    FrameScanner::default().scan(buf)
+}
+
+/// [`frame_len`] that resumes where the last call stopped: a reply of a million elements arriving
+/// in a thousand reads is scanned once, not a thousand times from its start. The buffer must only
+/// grow at its end between calls; after `Ok(Some(_))` the scanner starts over at the next frame.
+#[derive(Debug, Default, Clone)]
+pub struct FrameScanner {
+    /// Where the first element not yet fully seen starts.
+    pos: usize,
+    /// Elements still to skip (0: nothing scanned yet, the frame itself is pending).
+    pending: u64,
+}
+
+impl FrameScanner {
+    pub fn scan(&mut self, buf: &[u8]) -> Result<Option<usize>, FrameError> {
+        let mut pos = self.pos;
+        let mut pending = self.pending.max(1);
+        while pending > 0 {
+            // The state at each element's start: where to resume when it is not complete yet.
+            self.pos = pos;
+            self.pending = pending;
+            if pos >= buf.len() {
+                return Ok(None);
             }
-            b'$' | b'=' | b'!' => {
-                if let Some(n) = len(&buf[s..e])? {
-                    if buf.len() < pos + n + 2 {
-                        return Ok(None);
+            let tag = buf[pos];
+            let Some(i) = memchr(b'\r', &buf[pos + 1..]) else { return Ok(None) };
+            let (s, e) = (pos + 1, pos + 1 + i);
+            if e + 1 >= buf.len() {
+                return Ok(None);
+            }
+            if buf[e + 1] != b'\n' {
+                return Err(FrameError::MissingCrlf);
+            }
+            let mut next = e + 2;
+            let mut more = pending - 1;
+            match tag {
+                b'+' | b'-' | b',' | b'(' | b'#' | b'_' => {}
+                b':' => {
+                    int(&buf[s..e])?;
+                }
+                b'$' | b'=' | b'!' => {
+                    if let Some(n) = len(&buf[s..e])? {
+                        if buf.len() < next + n + 2 {
+                            return Ok(None);
+                        }
+                        next += n + 2;
                     }
-                    pos += n + 2;
                 }
-            }
-            b'*' | b'~' | b'>' | b'%' => {
-                if let Some(n) = len(&buf[s..e])? {
-                    pending += if tag == b'%' { 2 * n as u64 } else { n as u64 };
+                b'*' | b'~' | b'>' | b'%' => {
+                    if let Some(n) = len(&buf[s..e])? {
+                        more += if tag == b'%' { 2 * n as u64 } else { n as u64 };
+                    }
                 }
+                other => return Err(FrameError::BadType(other)),
             }
-            other => return Err(FrameError::BadType(other)),
+            pos = next;
+            pending = more;
         }
+        *self = FrameScanner::default();
+        Ok(Some(pos))
     }
-    Ok(Some(pos))
 }
 
 fn read_line(buf: &Bytes, pos: &mut usize) -> Result<Option<(usize, usize)>, FrameError> {
@@ -281,4 +303,47 @@ fn parse_at(buf: &Bytes, pos: &mut usize, depth: usize) -> Result<Option<Frame>,
         }
         other => return Err(FrameError::BadType(other)),
     }))
+}
+
+#[cfg(test)]
+mod scanner_tests {
+    use super::{frame_len, FrameScanner};
+
+    /// Fed byte by byte, then in uneven chunks, the scanner finds the same boundaries as a
+    /// whole-buffer `frame_len`, for flat and nested replies, two frames back to back.
+    #[test]
+    fn resumes_across_reads() {
+        let mut big = format!("*{}\r\n", 300).into_bytes();
+        for i in 0..300 {
+            big.extend_from_slice(format!("${}\r\nkey:{i}\r\n", format!("key:{i}").len()).as_bytes());
+        }
+        let frames: Vec<Vec<u8>> = vec![
+            big,
+            b"*2\r\n*2\r\n:1\r\n$-1\r\n%1\r\n+a\r\n~1\r\n_\r\n".to_vec(),
+            b"$5\r\nhello\r\n".to_vec(),
+            b"-ERR x\r\n".to_vec(),
+        ];
+        let all: Vec<u8> = frames.concat();
+        for chunk in [1usize, 3, 7, 64, 1000] {
+            let mut sc = FrameScanner::default();
+            let mut buf: Vec<u8> = Vec::new();
+            let mut fed = 0;
+            let mut got = Vec::new();
+            while got.len() < frames.len() {
+                match sc.scan(&buf).expect("valid") {
+                    Some(n) => {
+                        assert_eq!(frame_len(&buf).unwrap(), Some(n));
+                        got.push(buf.drain(..n).collect::<Vec<u8>>());
+                    }
+                    None => {
+                        assert!(fed < all.len(), "stuck at chunk {chunk}");
+                        let end = (fed + chunk).min(all.len());
+                        buf.extend_from_slice(&all[fed..end]);
+                        fed = end;
+                    }
+                }
+            }
+            assert_eq!(got, frames, "chunk {chunk}");
+        }
+    }
 }
