@@ -14,7 +14,6 @@ use crate::proxy::breaker::BreakerState;
 use crate::proxy::server::Shared;
 use crate::proxy::{ProxyError, Stats};
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -255,12 +254,10 @@ fn sync(sh: &Shared, snap: &[metrics::CommandSnapshot]) {
             nodes.entry(r.addr.clone()).or_default();
         }
     }
-    sh.for_each_conns(|key, conns| {
-        let row = nodes.entry(key.addr.clone()).or_default();
-        row.connections += u64::from(conns.state.connected.load(Ordering::Relaxed));
-        row.inflight += conns.state.inflight.load(Ordering::Relaxed);
-        row.errors += conns.state.errors.load(Ordering::Relaxed);
-    });
+    for (addr, c) in sh.node_states() {
+        let row = nodes.entry(addr).or_default();
+        (row.connections, row.inflight, row.errors) = (c.connections, c.inflight, c.errors);
+    }
     for (addr, row) in nodes {
         let node = addr.to_string();
         gauge!(names::NODE_CONNECTIONS, "node" => node.clone()).set(row.connections as f64);

@@ -124,20 +124,18 @@ impl NodeConns {
     /// Queues a batch (see [`NodeConns::send`]); each request's reply goes to its own sender.
     pub async fn send_batch(&self, batch: Batch, lane: u64) {
         if let Err(why) = self.state.breaker.admit() {
-            batch.into_iter().for_each(|r| drop(r.tx.send(Err(BackendError::Unavailable(why.clone())))));
-            return;
+            return fail_batch(batch, &BackendError::Unavailable(why));
         }
         let i = (lane % self.conns.len() as u64) as usize;
         if let Err(e) = self.conns[i].send(batch).await {
-            let why = format!("connection to {} closed", self.addr);
-            e.0.into_iter().for_each(|r| drop(r.tx.send(Err(BackendError::NotSent(why.clone())))));
+            fail_batch(e.0, &BackendError::NotSent(format!("connection to {} closed", self.addr)));
         }
     }
+}
 
-    /// Whether the node takes requests now (its breaker would let one through).
-    pub fn healthy(&self) -> bool {
-        self.state.breaker.healthy()
-    }
+/// Answers every request of `batch` with `err`.
+fn fail_batch(batch: Batch, err: &BackendError) {
+    batch.into_iter().for_each(|r| drop(r.tx.send(Err(err.clone()))));
 }
 
 enum Waiter {
@@ -254,19 +252,21 @@ impl ConnTask {
                 // fail now (never written: they may be re-routed) instead of each waiting a full
                 // timeout on the next connection.
                 let ms = self.request_timeout.as_millis();
-                let err = BackendError::Unavailable(errors::proxy_not_sent_after_timeout(ms));
-                while let Ok(b) = self.rx.try_recv() {
-                    b.into_iter().for_each(|r| drop(r.tx.send(Err(err.clone()))));
-                }
+                self.fail_rest(&BackendError::Unavailable(errors::proxy_not_sent_after_timeout(ms)));
             }
         }
     }
 
     /// Fails `first` and every batch queued behind it with `err`.
     fn fail_queued(&mut self, first: Batch, err: &BackendError) {
-        first.into_iter().for_each(|r| drop(r.tx.send(Err(err.clone()))));
+        fail_batch(first, err);
+        self.fail_rest(err);
+    }
+
+    /// Fails every batch queued now with `err`.
+    fn fail_rest(&mut self, err: &BackendError) {
         while let Ok(b) = self.rx.try_recv() {
-            b.into_iter().for_each(|r| drop(r.tx.send(Err(err.clone()))));
+            fail_batch(b, err);
         }
     }
 

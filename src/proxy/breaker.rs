@@ -92,7 +92,7 @@ impl Breaker {
     }
 
     /// Whether a request would be let through now: closed, or open long enough that the next
-    /// request is the probe. Replica selection uses it to skip nodes that would refuse.
+    /// request is the probe.
     pub fn healthy(&self) -> bool {
         match self.state.load(Ordering::Acquire) {
             CLOSED => true,

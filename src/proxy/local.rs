@@ -417,8 +417,8 @@ fn info_proxy(sh: &Shared, s: &mut String) {
     );
     let conns = sh.node_states();
     for (i, n) in topo.nodes().enumerate() {
-        let (connected, inflight, errors) =
-            conns.iter().find(|c| c.0 == n.addr).map(|c| (c.1, c.2, c.3)).unwrap_or((false, 0, 0));
+        let c = conns.get(&n.addr).copied().unwrap_or_default();
+        let (connected, inflight, errors) = (c.connections > 0, c.inflight, c.errors);
         let slots = topo.shards().iter().find(|sh| sh.master.addr == n.addr).map_or(0, |sh| sh.slot_count());
         let _ = write!(
             s,

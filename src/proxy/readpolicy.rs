@@ -19,7 +19,7 @@
 //! breaker once there is one.
 
 use crate::cluster::topology::{Addr, NodeInfo, Topology};
-use crate::proxy::ReadFrom;
+use crate::proxy::{ReadFrom, Stats};
 use arc_swap::ArcSwap;
 use smallvec::SmallVec;
 use std::collections::HashMap;
@@ -172,9 +172,9 @@ impl Reads {
     }
 
     fn count(&self, p: &Pick) {
-        Self::bump(if p.replica { &self.to_replicas } else { &self.to_masters });
+        Stats::inc(if p.replica { &self.to_replicas } else { &self.to_masters });
         if let Some(c) = self.per_node.load().get(&p.addr) {
-            Self::bump(c);
+            Stats::inc(c);
             return;
         }
         self.per_node.rcu(|m| {
@@ -183,12 +183,8 @@ impl Reads {
             m
         });
         if let Some(c) = self.per_node.load().get(&p.addr) {
-            Self::bump(c);
+            Stats::inc(c);
         }
-    }
-
-    fn bump(c: &AtomicU64) {
-        c.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Reads sent to `addr` so far (0 under `master`, which does not count them).

@@ -166,16 +166,9 @@ fn class(spec: &CommandSpec) -> Class {
     classes.get(spec.id).copied().unwrap_or(Class::Refused)
 }
 
-pub fn plan(args: &[&[u8]]) -> Plan {
-    match command::resolve(args) {
-        Ok(spec) => plan_for(spec, args),
-        Err(e) => Plan::Error(e),
-    }
-}
-
-/// [`plan`] for a request whose command the caller has resolved already (the session needs the
-/// spec too, for per-command statistics).
-pub fn plan_for(spec: &'static CommandSpec, args: &[&[u8]]) -> Plan {
+/// The plan for a request whose command the caller has resolved (the session needs the spec
+/// too, for NOAUTH and per-command statistics).
+pub fn plan(spec: &'static CommandSpec, args: &[&[u8]]) -> Plan {
     if !spec.arity_ok(args.len()) {
         return Plan::Error(errors::wrong_arity(spec.name));
     }
@@ -233,7 +226,10 @@ mod tests {
 
     fn p(args: &[&str]) -> Plan {
         let a: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
-        plan(&a)
+        match command::resolve(&a) {
+            Ok(spec) => plan(spec, &a),
+            Err(e) => Plan::Error(e),
+        }
     }
 
     #[test]

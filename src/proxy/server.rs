@@ -102,19 +102,20 @@ impl Shared {
         c
     }
 
-    /// Every node this proxy has connections to, with the group-summed state, for INFO.
-    pub fn node_states(&self) -> Vec<(Addr, bool, u64, u64)> {
-        let mut out: std::collections::BTreeMap<Addr, (bool, u64, u64)> = Default::default();
+    /// Every node this proxy has connections to, its connection sets' state summed over worker
+    /// groups and connection kinds (INFO's node lines, /metrics' node series).
+    pub fn node_states(&self) -> std::collections::BTreeMap<Addr, NodeConnStats> {
+        let mut out: std::collections::BTreeMap<Addr, NodeConnStats> = Default::default();
         for g in &self.groups {
             let map = g.conns.lock().unwrap_or_else(|e| e.into_inner());
             for (key, c) in map.iter() {
                 let e = out.entry(key.addr.clone()).or_default();
-                e.0 |= c.state.connected.load(Ordering::Relaxed);
-                e.1 += c.state.inflight.load(Ordering::Relaxed);
-                e.2 += c.state.errors.load(Ordering::Relaxed);
+                e.connections += u64::from(c.state.connected.load(Ordering::Relaxed));
+                e.inflight += c.state.inflight.load(Ordering::Relaxed);
+                e.errors += c.state.errors.load(Ordering::Relaxed);
             }
         }
-        out.into_iter().map(|(a, (c, i, e))| (a, c, i, e)).collect()
+        out
     }
 
     /// Applies a MOVED to the snapshot at once (the background refresh confirms the rest).
@@ -134,14 +135,15 @@ impl Shared {
     pub fn next_client_id(&self) -> u64 {
         self.next_client.fetch_add(1, Ordering::Relaxed)
     }
+}
 
-    /// Visits every backend connection set of every worker group (for /metrics).
-    pub fn for_each_conns(&self, mut f: impl FnMut(&ConnKey, &NodeConns)) {
-        for g in &self.groups {
-            let map = g.conns.lock().unwrap_or_else(|e| e.into_inner());
-            map.iter().for_each(|(k, c)| f(k, c));
-        }
-    }
+/// One node's backend connection sets, summed: how many are connected, requests in flight,
+/// connection errors.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NodeConnStats {
+    pub connections: u64,
+    pub inflight: u64,
+    pub errors: u64,
 }
 
 /// Runs the proxy until SIGTERM or Ctrl-C.

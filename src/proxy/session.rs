@@ -79,12 +79,8 @@ where
             let (bytes, close) = match std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
                 Poll::Ready(r) => r,
                 Poll::Pending => {
-                    if !out.is_empty() {
-                        record(&sh, &mut done);
-                        if wr.write_all(&out).await.is_err() {
-                            break 'outer;
-                        }
-                        out.clear();
+                    if !out.is_empty() && write_out(&mut wr, &mut out, &sh, &mut done).await.is_err() {
+                        break 'outer;
                     }
                     fut.await
                 }
@@ -94,19 +90,16 @@ where
             }
             out.extend_from_slice(&bytes);
             if close {
-                record(&sh, &mut done);
-                let _ = wr.write_all(&out).await;
+                let _ = write_out(&mut wr, &mut out, &sh, &mut done).await;
                 break 'outer;
             }
             if out.len() < MAX_WRITE_BATCH {
                 next = rx.try_recv().ok();
             }
         }
-        record(&sh, &mut done);
-        if wr.write_all(&out).await.is_err() {
+        if write_out(&mut wr, &mut out, &sh, &mut done).await.is_err() {
             break;
         }
-        out.clear();
     }
     // The reader has ended unless the client stopped reading our replies (a failed write).
     let rd = if reader.is_finished() {
@@ -139,6 +132,20 @@ async fn drain_input<R: AsyncRead + Unpin>(mut rd: R) {
         }
     })
     .await;
+}
+
+/// Writes the gathered replies in one write, recording their requests first (their replies are
+/// ready now).
+async fn write_out<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    out: &mut BytesMut,
+    sh: &Shared,
+    done: &mut Vec<(Mark, Outcome)>,
+) -> std::io::Result<()> {
+    record(sh, done);
+    wr.write_all(out).await?;
+    out.clear();
+    Ok(())
 }
 
 fn outcome(m: Mark, reply: &[u8]) -> Outcome {
@@ -308,7 +315,7 @@ fn decide(args: &[&[u8]], client: &mut ClientState, sh: &Shared, inline: bool) -
     if !client.authenticated && router::refused_before_auth(spec, args.len()) {
         return (Action::Reply(error_reply(errors::NOAUTH), false), id, true);
     }
-    let plan = router::plan_for(spec, args);
+    let plan = router::plan(spec, args);
     let rejected = matches!(plan, Plan::Error(_));
     (act(plan, args, client, sh, inline), id, rejected)
 }
