@@ -5,6 +5,7 @@
 
 mod support;
 
+use slotway::cluster::key_slot;
 use slotway::resp::Frame;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -20,6 +21,7 @@ both!(cross_slot_multi_key, cross_slot_multi_key_redis, cross_slot_multi_key_slo
 both!(pipeline_in_order, pipeline_in_order_redis, pipeline_in_order_slotway);
 both!(fan_out_keyless, fan_out_keyless_redis, fan_out_keyless_slotway);
 both!(reshard_under_load, reshard_under_load_redis, reshard_under_load_slotway);
+both!(pipeline_order_across_slot_move, pipeline_order_across_slot_move_redis, pipeline_order_across_slot_move_slotway);
 both!(malformed_input_isolated, malformed_input_isolated_redis, malformed_input_isolated_slotway);
 both!(benchmark_clean, benchmark_clean_redis, benchmark_clean_slotway);
 
@@ -337,6 +339,90 @@ fn reshard_under_load(kind: Kind) {
         std::thread::sleep(Duration::from_millis(100));
     }
     panic!("proxy map never showed {want}: {text}");
+}
+
+/// A client pipelines INCRs of one key while its slot moves to another master (IMPORTING,
+/// MIGRATING, MIGRATE, SETSLOT NODE, by hand so the move lands under a full pipeline). Requests
+/// in flight to the old owner come back MOVED and are sent again; requests parsed after the map
+/// changed must not overtake them, so every INCR's reply is the previous one plus one.
+fn pipeline_order_across_slot_move(kind: Kind) {
+    let c = cluster(kind);
+    let p = Proxy::start(&c);
+    // Slots 0-5460 belong to node 0 and node 1 is another master (`redis-cli --cluster create`).
+    let key = (0..).map(|i| format!("order:{i}")).find(|k| key_slot(k.as_bytes()) < 5461).expect("a key");
+    let slot = key_slot(key.as_bytes()).to_string();
+    let (from, to) = (c.node(0), c.node(1));
+    let (from_id, to_id) = (from.myid(), to.myid());
+    // One connection, written by one thread and read by another, so the proxy always holds
+    // requests of this client in flight (a client that waits for each batch would not).
+    let stop = Arc::new(AtomicBool::new(false));
+    let sock = std::net::TcpStream::connect(("127.0.0.1", p.port)).expect("connect");
+    sock.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let read = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let closer = sock.try_clone().expect("clone");
+    let writer = {
+        let (stop, read, key) = (stop.clone(), read.clone(), key.clone());
+        let mut w = sock.try_clone().expect("clone");
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let batch: Vec<u8> = (0..50).flat_map(|_| encode(&[b"INCR", key.as_bytes()])).collect();
+            let mut sent = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                if sent - read.load(Ordering::Relaxed) > 2000 {
+                    std::thread::sleep(Duration::from_micros(200));
+                    continue;
+                }
+                w.write_all(&batch).expect("write");
+                sent += 50;
+            }
+            sent
+        })
+    };
+    let reader = {
+        let read = read.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut r = std::io::BufReader::new(sock);
+            let mut line = String::new();
+            loop {
+                line.clear();
+                if r.read_line(&mut line).unwrap_or(0) == 0 {
+                    return Ok(read.load(Ordering::Relaxed));
+                }
+                let n = read.load(Ordering::Relaxed) + 1;
+                if line != format!(":{n}\r\n") {
+                    return Err(format!("after {} INCRs the reply was {line:?}", n - 1));
+                }
+                read.store(n, Ordering::Relaxed);
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let run = |n: &support::cluster::Node, args: &[&str]| {
+        let r = n.cmd(args).unwrap_or_else(|e| panic!("{args:?} on {}: {e}", n.addr()));
+        assert!(!matches!(r, Frame::Error(_)), "{args:?} on {}: {r:?}", n.addr());
+    };
+    run(to, &["CLUSTER", "SETSLOT", &slot, "IMPORTING", &from_id]);
+    run(from, &["CLUSTER", "SETSLOT", &slot, "MIGRATING", &to_id]);
+    std::thread::sleep(Duration::from_millis(100));
+    let (host, port_s) = to.addr().rsplit_once(':').map(|(h, p)| (h.to_string(), p.to_string())).expect("addr");
+    run(from, &["MIGRATE", &host, &port_s, "", "0", "5000", "KEYS", &key]);
+    std::thread::sleep(Duration::from_millis(100));
+    run(to, &["CLUSTER", "SETSLOT", &slot, "NODE", &to_id]);
+    run(from, &["CLUSTER", "SETSLOT", &slot, "NODE", &to_id]);
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let sent = writer.join().expect("writer");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while read.load(Ordering::Relaxed) < sent && !reader.is_finished() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = closer.shutdown(std::net::Shutdown::Both);
+    let n = reader.join().expect("reader").unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+    assert_eq!(n, sent, "{kind:?}: replies read");
+    assert!(n >= 4000, "{kind:?}: only {n} INCRs");
+    let got = p.conn().cmd(&["GET", &key]);
+    assert_eq!(got, bulk(&n.to_string()), "{kind:?}: the key's final value");
 }
 
 fn malformed_input_isolated(kind: Kind) {

@@ -6,7 +6,7 @@ mod support;
 use slotway::resp::Frame;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
-use support::{slotway_node, Conn};
+use support::{redis_server, slotway_node, Conn};
 
 fn text(f: &Frame) -> String {
     String::from_utf8_lossy(f.as_bytes().unwrap_or_else(|| panic!("not a string reply: {f:?}"))).into_owned()
@@ -454,6 +454,32 @@ fn config_set_takes_effect() {
     assert_eq!(c.raw(&["CONFIG", "SET", "port", &same_port]), b"+OK\r\n");
     assert!(c.raw(&["CONFIG", "SET", "appendonly", "yes"]).starts_with(b"-ERR CONFIG SET failed"));
     assert_eq!(c.raw(&["CONFIG", "GET", "appendonly"]), b"*2\r\n$10\r\nappendonly\r\n$2\r\nno\r\n");
+}
+
+/// Before AUTH, with `requirepass` set, replies match redis-server's byte for byte (the corpus
+/// runs without a password, so it cannot cover these).
+#[test]
+fn unauthenticated_replies_match_redis() {
+    let redis = redis_server(&["--requirepass", "secret"]);
+    let node = slotway_node(&["--requirepass", "secret"]);
+    let script: &[&[&str]] = &[
+        &["PING"],
+        &["HELLO", "3"],
+        &["HELLO", "2", "SETNAME", "x"],
+        &["HELLO", "3", "AUTH", "default", "wrong"],
+        &["AUTH", "wrong"],
+        &["AUTH", "nobody", "secret"],
+        &["GET", "k"],
+        &["NOSUCHCOMMAND"],
+        // (A successful HELLO's reply holds the connection id, which differs.)
+        &["AUTH", "default", "secret"],
+        &["PING"],
+    ];
+    let (mut a, mut b) = (redis.conn(), node.conn());
+    for cmd in script {
+        let (want, got) = (a.raw(cmd), b.raw(cmd));
+        assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&want), "{cmd:?}");
+    }
 }
 
 #[test]

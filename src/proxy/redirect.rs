@@ -120,6 +120,8 @@ pub struct Inflight {
     /// `addr` is a replica, reached over a READONLY connection (only ever for a read).
     pub replica: bool,
     pub rx: Option<oneshot::Receiver<ReplyResult>>,
+    /// The result, once [`Inflight::try_finish`] took it from `rx` and it needs more than passing on.
+    got: Option<ReplyResult>,
 }
 
 pub fn error_reply(text: &str) -> Bytes {
@@ -148,15 +150,38 @@ impl Inflight {
             outbox.push(sh.conns(group, a, resp3, replica), Request { bytes: req.clone(), asking: false, tx });
             rx
         });
-        Inflight { lane, req, target, addr, replica, rx }
+        Inflight { lane, req, target, addr, replica, rx, got: None }
+    }
+
+    /// The reply, when it has already come and is the client's as it is (not a redirect, not a
+    /// transient cluster error, not a replica refusing reads): no future, no waiting. Otherwise
+    /// `None`, and [`Inflight::finish`] waits for the result or acts on it.
+    pub fn try_finish(&mut self, sh: &Shared) -> Option<Bytes> {
+        let res = self.rx.as_mut()?.try_recv().ok()?;
+        self.rx = None;
+        match res {
+            Ok(reply) if classify(&reply).is_none() && !(self.replica && readpolicy::refuses_reads(&reply)) => {
+                if self.replica {
+                    if let Some(a) = &self.addr {
+                        sh.reads.mark_up(a);
+                    }
+                }
+                Some(reply)
+            }
+            res => {
+                self.got = Some(res);
+                None
+            }
+        }
     }
 
     /// The reply the client gets, after redirects and retries.
     pub async fn finish(self, sh: &Arc<Shared>, group: usize, resp3: bool) -> Bytes {
-        let Inflight { lane, req, target, mut addr, mut replica, rx } = self;
-        let mut res: Option<ReplyResult> = match rx {
-            Some(rx) => Some(rx.await.unwrap_or_else(|_| Err(BackendError::NotSent("request dropped".into())))),
-            None => None,
+        let Inflight { lane, req, target, mut addr, mut replica, rx, got } = self;
+        let mut res: Option<ReplyResult> = match (got, rx) {
+            (Some(res), _) => Some(res),
+            (None, Some(rx)) => Some(rx.await.unwrap_or_else(|_| Err(BackendError::NotSent("request dropped".into())))),
+            (None, None) => None,
         };
         let (mut redirects, mut retries) = (0u32, 0u32);
         let mut replica_failed = false;

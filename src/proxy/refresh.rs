@@ -129,7 +129,7 @@ pub async fn refresh(sh: &Arc<Shared>) -> Result<bool, String> {
         removed = diff.removed.len(),
         "topology updated"
     );
-    sh.topo.store(Arc::new(best.clone()));
+    sh.set_topology(best.clone());
     Ok(true)
 }
 

@@ -23,7 +23,13 @@ const DRAIN: Duration = Duration::from_secs(5);
 pub struct Shared {
     pub opts: Options,
     /// The routing snapshot: read without locks on every request, replaced whole on refresh.
+    /// Replace it through [`Shared::set_topology`] (or as `apply_moved` does), which keep
+    /// `topo_gen` up to date.
     pub topo: ArcSwap<Topology>,
+    /// Bumped after every change of a slot's owner in `topo`. A session whose requests in flight
+    /// were routed on an older view lets them finish before it routes more, so a request routed
+    /// on the new view cannot run before an older one that is sent again after a MOVED.
+    pub topo_gen: AtomicU64,
     pub stats: Stats,
     /// Where reads go (`--read-from`) and the replica health the proxy has seen.
     pub reads: Reads,
@@ -76,6 +82,7 @@ impl Shared {
             reads: Reads::new(opts.read_from, opts.breaker_open),
             opts,
             topo: ArcSwap::from_pointee(Topology::default()),
+            topo_gen: AtomicU64::new(0),
             stats: Stats::default(),
             cmdstats: CommandStats::for_command_table(),
             refresh: Notify::new(),
@@ -129,7 +136,18 @@ impl Shared {
             let _ = next.set_slot_owner(slot, to);
             next
         });
+        self.topo_gen.fetch_add(1, Ordering::Release);
         self.refresh.notify_one();
+    }
+
+    /// Replaces the routing snapshot (a refresh found a different view). Only a change of slot
+    /// owners bumps `topo_gen`: a node's health or a replica set changing reorders nothing.
+    pub fn set_topology(&self, t: Topology) {
+        let owners_changed = !self.topo.load().diff(&t).moved.is_empty();
+        self.topo.store(Arc::new(t));
+        if owners_changed {
+            self.topo_gen.fetch_add(1, Ordering::Release);
+        }
     }
 
     pub fn next_client_id(&self) -> u64 {

@@ -21,11 +21,12 @@ use crate::resp::{Limits, Parsed, RequestParser};
 use bytes::{Buf, Bytes, BytesMut};
 use smallvec::SmallVec;
 use std::future::Future;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Notify, Semaphore, TryAcquireError};
 
 /// Replies gathered before one write to the client.
 const MAX_WRITE_BATCH: usize = 256 * 1024;
@@ -64,35 +65,51 @@ where
 {
     Stats::inc(&sh.stats.clients);
     Stats::inc(&sh.stats.total_clients);
-    let (tx, mut rx) = mpsc::channel::<(Pending, Mark)>(sh.opts.max_inflight_per_client.max(1));
+    // The queue is bounded by the flow's permits, counted in requests.
+    let max = sh.opts.max_inflight_per_client.max(1);
+    let (tx, mut rx) = mpsc::unbounded_channel::<Queued>();
     let client = ClientState::new(sh.next_client_id(), peer, sh.opts.users.is_empty());
-    let reader = tokio::spawn(read_loop(rd, client, sh.clone(), group, tx, stop));
+    let flow = Arc::new(Flow::new(max));
+    let handoff = Handoff { tx, queued: Vec::new(), per_message: max.min(MAX_QUEUED), flow: flow.clone() };
+    let reader = tokio::spawn(read_loop(rd, client, sh.clone(), group, handoff, stop));
     let mut out = BytesMut::with_capacity(16 * 1024);
     // The requests whose replies are in `out`, recorded together when it is written.
     let mut done: Vec<(Mark, Outcome)> = Vec::new();
-    'outer: while let Some(p) = rx.recv().await {
-        let mut next = Some(p);
-        while let Some((p, mark)) = next.take() {
-            let mut fut = std::pin::pin!(resolve(p, &sh, group));
-            // Replies already gathered go out before waiting for one that is not ready: a slow
-            // node must delay only the replies after its own, not the ones before.
-            let (bytes, close) = match std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
-                Poll::Ready(r) => r,
-                Poll::Pending => {
-                    if !out.is_empty() && write_out(&mut wr, &mut out, &sh, &mut done).await.is_err() {
-                        break 'outer;
+    'outer: while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        while let Some(queued) = next.take() {
+            let n = queued.len();
+            for (p, mark) in queued {
+                // Most replies are there by now: those skip the redirect-handling future.
+                let p = match p {
+                    Pending::Forward(mut f, resp3) => match f.try_finish(&sh) {
+                        Some(reply) => Pending::Ready(reply),
+                        None => Pending::Forward(f, resp3),
+                    },
+                    p => p,
+                };
+                let mut fut = std::pin::pin!(resolve(p, &sh, group));
+                // Replies already gathered go out before waiting for one that is not ready: a slow
+                // node must delay only the replies after its own, not the ones before.
+                let (bytes, close) = match std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
+                    Poll::Ready(r) => r,
+                    Poll::Pending => {
+                        if !out.is_empty() && write_out(&mut wr, &mut out, &sh, &mut done).await.is_err() {
+                            break 'outer;
+                        }
+                        fut.await
                     }
-                    fut.await
+                };
+                if mark.cmd != NO_CMD {
+                    done.push((mark, outcome(mark, &bytes)));
                 }
-            };
-            if mark.cmd != NO_CMD {
-                done.push((mark, outcome(mark, &bytes)));
+                out.extend_from_slice(&bytes);
+                if close {
+                    let _ = write_out(&mut wr, &mut out, &sh, &mut done).await;
+                    break 'outer;
+                }
             }
-            out.extend_from_slice(&bytes);
-            if close {
-                let _ = write_out(&mut wr, &mut out, &sh, &mut done).await;
-                break 'outer;
-            }
+            flow.answered(n);
             if out.len() < MAX_WRITE_BATCH {
                 next = rx.try_recv().ok();
             }
@@ -112,7 +129,7 @@ where
     if let Some(rd) = rd {
         drain_input(rd).await;
     }
-    sh.stats.clients.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    sh.stats.clients.fetch_sub(1, Ordering::Relaxed);
 }
 
 /// After the last replies of a proxy shutdown: closing a socket with unread input makes the
@@ -189,6 +206,82 @@ enum Action {
     Split { kind: router::SplitKind, access: Access, reqs: Vec<(u16, Bytes, Vec<usize>)>, nkeys: usize },
 }
 
+/// The requests of one read, in order, on their way to the writer: one channel message per read
+/// (or per [`MAX_QUEUED`] requests), not one per request.
+type Queued = Vec<(Pending, Mark)>;
+
+/// The most requests in one [`Queued`] message.
+const MAX_QUEUED: usize = 64;
+
+/// The reader's end of the writer's queue, which holds messages of at most `per_message` requests.
+struct Handoff {
+    tx: mpsc::UnboundedSender<Queued>,
+    queued: Queued,
+    per_message: usize,
+    flow: Arc<Flow>,
+}
+
+/// A client's requests handed to the writer and not answered yet: at most
+/// `max_inflight_per_client` (per-client backpressure: the reader waits for room), and when the
+/// topology changes the reader waits for them all before it routes more ([`Shared::topo_gen`]).
+struct Flow {
+    /// One permit per request that may still be handed over.
+    room: Semaphore,
+    max: usize,
+    drained: Notify,
+}
+
+impl Flow {
+    fn new(max: usize) -> Flow {
+        Flow { room: Semaphore::new(max), max, drained: Notify::new() }
+    }
+
+    fn answered(&self, n: usize) {
+        self.room.add_permits(n);
+        if self.room.available_permits() >= self.max {
+            self.drained.notify_one();
+        }
+    }
+
+    /// Until every request handed to the writer has its reply.
+    async fn drained(&self) {
+        loop {
+            let notified = self.drained.notified();
+            if self.room.available_permits() >= self.max {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Handoff {
+    /// Hands what is queued to the writer (at most `max_inflight_per_client` requests, so
+    /// `per_message` never asks for more); false once the writer is gone. The writer waits on
+    /// these requests' replies, so they must be on their way (the outbox flushed) before this
+    /// task waits for room.
+    async fn send(&mut self, outbox: &mut Outbox, lane: u64) -> bool {
+        let n = u32::try_from(self.queued.len()).unwrap_or(u32::MAX);
+        if n == 0 {
+            return true;
+        }
+        match self.flow.room.try_acquire_many(n) {
+            Ok(p) => p.forget(),
+            Err(TryAcquireError::NoPermits) => {
+                outbox.flush(lane).await;
+                match self.flow.room.acquire_many(n).await {
+                    Ok(p) => p.forget(),
+                    Err(_) => return false,
+                }
+            }
+            Err(TryAcquireError::Closed) => return false,
+        }
+        let cap = self.per_message.min(16);
+        let msg = std::mem::replace(&mut self.queued, Vec::with_capacity(cap));
+        self.tx.send(msg).is_ok()
+    }
+}
+
 /// Reads may go where the read policy says; everything else goes to the slot's master.
 fn slot_target(slot: u16, access: Access) -> Target {
     match access {
@@ -204,12 +297,13 @@ async fn read_loop<R: AsyncRead + Unpin>(
     mut client: ClientState,
     sh: Arc<Shared>,
     group: usize,
-    tx: mpsc::Sender<(Pending, Mark)>,
+    mut handoff: Handoff,
     mut stop: watch::Receiver<bool>,
 ) -> Option<R> {
     let mut parser = RequestParser::new();
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let mut outbox = Outbox::default();
+    let mut routed_gen = sh.topo_gen.load(Ordering::Acquire);
     loop {
         if *stop.borrow() {
             return Some(rd);
@@ -234,12 +328,30 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     parser.reset();
                     continue;
                 }
-                Ok(Parsed::Request(n)) => n,
+                Ok(Parsed::Request(n)) => {
+                    let gen = sh.topo_gen.load(Ordering::Acquire);
+                    if gen != routed_gen {
+                        // The view changed: what was routed on the old one is answered first
+                        // (retried after MOVED if need be), then routing goes on with the new.
+                        outbox.flush(client.id).await;
+                        if !handoff.send(&mut outbox, client.id).await {
+                            return None;
+                        }
+                        tokio::select! {
+                            () = handoff.flow.drained() => {}
+                            () = handoff.tx.closed() => return None,
+                            _ = stop.changed() => return Some(rd),
+                        }
+                        routed_gen = sh.topo_gen.load(Ordering::Acquire);
+                    }
+                    n
+                }
                 Err(e) => {
                     // What was read before the bad frame still runs, as in Redis.
-                    outbox.flush(client.id).await;
                     let mark = Mark { cmd: NO_CMD, rejected: false, start: read_at };
-                    let _ = tx.send((Pending::Close(error_reply(&e.0)), mark)).await;
+                    handoff.queued.push((Pending::Close(error_reply(&e.0)), mark));
+                    outbox.flush(client.id).await;
+                    handoff.send(&mut outbox, client.id).await;
                     return None;
                 }
             };
@@ -256,8 +368,9 @@ async fn read_loop<R: AsyncRead + Unpin>(
             let pending = match action {
                 Action::Reply(b, close) => {
                     if close {
+                        handoff.queued.push((Pending::Close(b), mark));
                         outbox.flush(client.id).await;
-                        let _ = tx.send((Pending::Close(b), mark)).await;
+                        handoff.send(&mut outbox, client.id).await;
                         return None;
                     }
                     Pending::Ready(b)
@@ -283,20 +396,15 @@ async fn read_loop<R: AsyncRead + Unpin>(
             if outbox.is_full() {
                 outbox.flush(client.id).await;
             }
-            // The writer waits on these requests' replies: they must be on their way before
-            // this task waits for room in the writer's queue.
-            match tx.try_send((pending, mark)) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(item)) => {
-                    outbox.flush(client.id).await;
-                    if tx.send(item).await.is_err() {
-                        return None;
-                    }
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => return None,
+            handoff.queued.push((pending, mark));
+            if handoff.queued.len() >= handoff.per_message && !handoff.send(&mut outbox, client.id).await {
+                return None;
             }
         }
         outbox.flush(client.id).await;
+        if !handoff.send(&mut outbox, client.id).await {
+            return None;
+        }
         if buf.capacity() - buf.len() < 4096 {
             buf.reserve(16 * 1024);
         }

@@ -117,7 +117,7 @@ fn hello(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         ctx.client.authenticated = true;
     }
     if ctx.srv.config.requirepass.is_some() && !ctx.client.authenticated {
-        return Err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time".into());
+        return Err(errors::NOAUTH_HELLO.into());
     }
     if let Some(name) = setname {
         super::server::validate_client_name(name)?;
