@@ -358,6 +358,7 @@ fn pipeline_order_across_slot_move(kind: Kind) {
     let stop = Arc::new(AtomicBool::new(false));
     let sock = std::net::TcpStream::connect(("127.0.0.1", p.port)).expect("connect");
     sock.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    sock.set_write_timeout(Some(Duration::from_secs(10))).expect("timeout");
     let read = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let closer = sock.try_clone().expect("clone");
     let writer = {
@@ -420,7 +421,7 @@ fn pipeline_order_across_slot_move(kind: Kind) {
     let _ = closer.shutdown(std::net::Shutdown::Both);
     let n = reader.join().expect("reader").unwrap_or_else(|e| panic!("{kind:?}: {e}"));
     assert_eq!(n, sent, "{kind:?}: replies read");
-    assert!(n >= 4000, "{kind:?}: only {n} INCRs");
+    assert!(n >= 1000, "{kind:?}: only {n} INCRs");
     let got = p.conn().cmd(&["GET", &key]);
     assert_eq!(got, bulk(&n.to_string()), "{kind:?}: the key's final value");
 }

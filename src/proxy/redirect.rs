@@ -6,7 +6,7 @@
 //! owner if the snapshot names one, else fails at once. Every loop is bounded; at the bound the
 //! client gets an error naming the node.
 
-use crate::cluster::topology::Addr;
+use crate::cluster::topology::{Addr, Topology};
 use crate::errors;
 use crate::proxy::backend::{BackendError, Batch, NodeConns, ReplyResult, Request, MAX_BATCH};
 use crate::proxy::readpolicy::{self, Pick};
@@ -57,14 +57,13 @@ pub enum Target {
     AnyMaster,
 }
 
-/// The node for a target in the current snapshot. Only a [`Target::Read`] can pick a replica;
-/// `replica_failed` says that this read already failed on one.
-pub fn route(sh: &Shared, target: Target, lane: u64, replica_failed: bool) -> Option<Pick> {
-    let topo = sh.topo.load();
+/// The node for a target in `topo`. Only a [`Target::Read`] can pick a replica; `replica_failed`
+/// says that this read already failed on one.
+pub fn route(sh: &Shared, topo: &Topology, target: Target, lane: u64, replica_failed: bool) -> Option<Pick> {
     let master = |n: &crate::cluster::topology::NodeInfo| Pick { addr: n.addr.clone(), replica: false };
     match target {
         Target::Slot(s) => topo.master_for_slot(s).map(master),
-        Target::Read(s) => sh.reads.route(&topo, s, lane, replica_failed),
+        Target::Read(s) => sh.reads.route(topo, s, lane, replica_failed),
         Target::AnyMaster => {
             let shards: Vec<_> = topo.shards().iter().filter(|s| !s.slots.is_empty()).collect();
             if shards.is_empty() {
@@ -131,10 +130,12 @@ pub fn error_reply(text: &str) -> Bytes {
 }
 
 impl Inflight {
-    /// Routes `req` to the target's node in the current snapshot and puts it in `outbox`; it
-    /// leaves when the outbox is flushed.
+    /// Routes `req` to the target's node in `topo` (the session's view) and puts it in `outbox`;
+    /// it leaves when the outbox is flushed.
+    #[allow(clippy::too_many_arguments)]
     pub fn prepare(
         sh: &Arc<Shared>,
+        topo: &Topology,
         group: usize,
         resp3: bool,
         lane: u64,
@@ -142,7 +143,7 @@ impl Inflight {
         target: Target,
         outbox: &mut Outbox,
     ) -> Inflight {
-        let pick = route(sh, target, lane, false);
+        let pick = route(sh, topo, target, lane, false);
         let replica = pick.as_ref().is_some_and(|p| p.replica);
         let addr = pick.map(|p| p.addr);
         let rx = addr.as_ref().map(|a| {
@@ -157,7 +158,12 @@ impl Inflight {
     /// transient cluster error, not a replica refusing reads): no future, no waiting. Otherwise
     /// `None`, and [`Inflight::finish`] waits for the result or acts on it.
     pub fn try_finish(&mut self, sh: &Shared) -> Option<Bytes> {
-        let res = self.rx.as_mut()?.try_recv().ok()?;
+        let res = match self.rx.as_mut()?.try_recv() {
+            Ok(res) => res,
+            Err(oneshot::error::TryRecvError::Empty) => return None,
+            // The receiver is spent (awaiting it would panic): its answer is that nobody will send.
+            Err(oneshot::error::TryRecvError::Closed) => Err(dropped()),
+        };
         self.rx = None;
         match res {
             Ok(reply) if classify(&reply).is_none() && !(self.replica && readpolicy::refuses_reads(&reply)) => {
@@ -180,13 +186,13 @@ impl Inflight {
         let Inflight { lane, req, target, mut addr, mut replica, rx, got } = self;
         let mut res: Option<ReplyResult> = match (got, rx) {
             (Some(res), _) => Some(res),
-            (None, Some(rx)) => Some(rx.await.unwrap_or_else(|_| Err(BackendError::NotSent("request dropped".into())))),
+            (None, Some(rx)) => Some(rx.await.unwrap_or_else(|_| Err(dropped()))),
             (None, None) => None,
         };
         let (mut redirects, mut retries) = (0u32, 0u32);
         let mut replica_failed = false;
         loop {
-            let reroute = |replica_failed: bool| route(sh, target, lane, replica_failed);
+            let reroute = |replica_failed: bool| route(sh, &sh.topo.load(), target, lane, replica_failed);
             let res_now = match res.take() {
                 // A replica that cannot serve reads right now fails this read like a lost
                 // connection: it is retried elsewhere, the client never sees the error.
@@ -289,12 +295,17 @@ impl Inflight {
             res = match &addr {
                 Some(a) => {
                     let rx = sh.conns(group, a, resp3, replica).send(req.clone(), asking, lane).await;
-                    Some(rx.await.unwrap_or_else(|_| Err(BackendError::NotSent("request dropped".into()))))
+                    Some(rx.await.unwrap_or_else(|_| Err(dropped())))
                 }
                 None => None,
             };
         }
     }
+}
+
+/// The result for a request whose sender went away without a reply (its connection task ended).
+fn dropped() -> BackendError {
+    BackendError::NotSent("request dropped".into())
 }
 
 /// 10, 20, 40 ... ms, at most 500 ms, with jitter so retrying clients do not move in lockstep.

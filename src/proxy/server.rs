@@ -22,14 +22,11 @@ const DRAIN: Duration = Duration::from_secs(5);
 /// State every session and task shares.
 pub struct Shared {
     pub opts: Options,
-    /// The routing snapshot: read without locks on every request, replaced whole on refresh.
-    /// Replace it through [`Shared::set_topology`] (or as `apply_moved` does), which keep
-    /// `topo_gen` up to date.
-    pub topo: ArcSwap<Topology>,
-    /// Bumped after every change of a slot's owner in `topo`. A session whose requests in flight
-    /// were routed on an older view lets them finish before it routes more, so a request routed
-    /// on the new view cannot run before an older one that is sent again after a MOVED.
-    pub topo_gen: AtomicU64,
+    /// The routing snapshot: read without locks on every request, replaced whole on refresh
+    /// ([`Shared::set_topology`]) or MOVED ([`Shared::apply_moved`]).
+    pub topo: ArcSwap<Routing>,
+    /// Hands out [`Routing::gen`] values.
+    next_gen: AtomicU64,
     pub stats: Stats,
     /// Where reads go (`--read-from`) and the replica health the proxy has seen.
     pub reads: Reads,
@@ -42,6 +39,23 @@ pub struct Shared {
     pub breakers: Breakers,
     next_client: AtomicU64,
     next_group: AtomicUsize,
+}
+
+/// The routing snapshot and its generation. `gen` changes, to a value never used before, whenever
+/// a slot's owner does, so a session can tell at once whether the view it routed its requests in
+/// flight on still holds. When it does not, the session lets them finish before it routes more:
+/// a request routed on the new view must not run before an older one that comes back MOVED from
+/// the old owner and is sent again.
+pub struct Routing {
+    pub topo: Topology,
+    pub gen: u64,
+}
+
+impl std::ops::Deref for Routing {
+    type Target = Topology;
+    fn deref(&self) -> &Topology {
+        &self.topo
+    }
 }
 
 /// One worker group's backend connections, by node and connection kind.
@@ -81,8 +95,8 @@ impl Shared {
         Shared {
             reads: Reads::new(opts.read_from, opts.breaker_open),
             opts,
-            topo: ArcSwap::from_pointee(Topology::default()),
-            topo_gen: AtomicU64::new(0),
+            topo: ArcSwap::from_pointee(Routing { topo: Topology::default(), gen: 0 }),
+            next_gen: AtomicU64::new(0),
             stats: Stats::default(),
             cmdstats: CommandStats::for_command_table(),
             refresh: Notify::new(),
@@ -131,23 +145,26 @@ impl Shared {
         if cur.master_for_slot(slot).is_some_and(|m| &m.addr == to) {
             return;
         }
-        self.topo.rcu(|t| {
-            let mut next = Topology::clone(t);
+        self.topo.rcu(|r| {
+            let mut next = Topology::clone(&r.topo);
             let _ = next.set_slot_owner(slot, to);
-            next
+            Routing { topo: next, gen: self.new_gen() }
         });
-        self.topo_gen.fetch_add(1, Ordering::Release);
         self.refresh.notify_one();
     }
 
     /// Replaces the routing snapshot (a refresh found a different view). Only a change of slot
-    /// owners bumps `topo_gen`: a node's health or a replica set changing reorders nothing.
+    /// owners gives it a new [`Routing::gen`]: a node's health or a replica set changing
+    /// reorders nothing.
     pub fn set_topology(&self, t: Topology) {
-        let owners_changed = !self.topo.load().diff(&t).moved.is_empty();
-        self.topo.store(Arc::new(t));
-        if owners_changed {
-            self.topo_gen.fetch_add(1, Ordering::Release);
-        }
+        self.topo.rcu(|cur| {
+            let gen = if cur.diff(&t).moved.is_empty() { cur.gen } else { self.new_gen() };
+            Routing { topo: t.clone(), gen }
+        });
+    }
+
+    fn new_gen(&self) -> u64 {
+        self.next_gen.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     pub fn next_client_id(&self) -> u64 {

@@ -8,6 +8,7 @@
 //! command's call, error and latency in the thread's shard of [`Shared::cmdstats`] when the write
 //! carrying its reply is ready: no lookup by name, no shared lock, no allocation per request.
 
+use crate::cluster::topology::Topology;
 use crate::command;
 use crate::errors;
 use crate::metrics::{Outcome, Sample};
@@ -223,7 +224,8 @@ struct Handoff {
 
 /// A client's requests handed to the writer and not answered yet: at most
 /// `max_inflight_per_client` (per-client backpressure: the reader waits for room), and when the
-/// topology changes the reader waits for them all before it routes more ([`Shared::topo_gen`]).
+/// owner of a slot changes the reader waits for them all before it routes more
+/// ([`crate::proxy::server::Routing`]).
 struct Flow {
     /// One permit per request that may still be handed over.
     room: Semaphore,
@@ -303,7 +305,8 @@ async fn read_loop<R: AsyncRead + Unpin>(
     let mut parser = RequestParser::new();
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let mut outbox = Outbox::default();
-    let mut routed_gen = sh.topo_gen.load(Ordering::Acquire);
+    // The view this session routes on; see `Routing`.
+    let mut view = sh.topo.load_full();
     loop {
         if *stop.borrow() {
             return Some(rd);
@@ -329,10 +332,21 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     continue;
                 }
                 Ok(Parsed::Request(n)) => {
-                    let gen = sh.topo_gen.load(Ordering::Acquire);
-                    if gen != routed_gen {
-                        // The view changed: what was routed on the old one is answered first
-                        // (retried after MOVED if need be), then routing goes on with the new.
+                    // A newer view with the same owners is taken at once. One where owners
+                    // changed waits until what was routed on the old one is answered (retried
+                    // after MOVED if need be); then routing goes on with the newest.
+                    let must_wait = {
+                        let latest = sh.topo.load();
+                        if Arc::ptr_eq(&latest, &view) {
+                            false
+                        } else if latest.gen == view.gen {
+                            view = arc_swap::Guard::into_inner(latest);
+                            false
+                        } else {
+                            true
+                        }
+                    };
+                    if must_wait {
                         outbox.flush(client.id).await;
                         if !handoff.send(&mut outbox, client.id).await {
                             return None;
@@ -342,7 +356,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                             () = handoff.tx.closed() => return None,
                             _ = stop.changed() => return Some(rd),
                         }
-                        routed_gen = sh.topo_gen.load(Ordering::Acquire);
+                        view = sh.topo.load_full();
                     }
                     n
                 }
@@ -358,7 +372,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
             let (action, cmd, rejected) = {
                 let mut args: SmallVec<[&[u8]; 8]> = SmallVec::new();
                 parser.args(&buf, &mut args);
-                decide(&args, &mut client, &sh, buf[0] != b'*')
+                decide(&args, &mut client, &sh, &view, buf[0] != b'*')
             };
             let mark = Mark { cmd, rejected, start: read_at };
             parser.reset();
@@ -377,14 +391,14 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 }
                 Action::Forward { target, reencoded } => {
                     let req = reencoded.unwrap_or(raw);
-                    let inflight = Inflight::prepare(&sh, group, resp3, client.id, req, target, &mut outbox);
+                    let inflight = Inflight::prepare(&sh, &view, group, resp3, client.id, req, target, &mut outbox);
                     Pending::Forward(inflight, resp3)
                 }
                 Action::Split { kind, access, reqs, nkeys } => {
                     let mut parts = Vec::with_capacity(reqs.len());
                     for (slot, req, key_indices) in reqs {
                         let target = slot_target(slot, access);
-                        let inflight = Inflight::prepare(&sh, group, resp3, client.id, req, target, &mut outbox);
+                        let inflight = Inflight::prepare(&sh, &view, group, resp3, client.id, req, target, &mut outbox);
                         parts.push(Part { inflight, key_indices });
                         if outbox.is_full() {
                             outbox.flush(client.id).await;
@@ -413,7 +427,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
 
 /// The action for one request, with its command id for the statistics and whether it was
 /// refused before running.
-fn decide(args: &[&[u8]], client: &mut ClientState, sh: &Shared, inline: bool) -> (Action, u16, bool) {
+fn decide(args: &[&[u8]], client: &mut ClientState, sh: &Shared, view: &Topology, inline: bool) -> (Action, u16, bool) {
     let spec = match command::resolve(args) {
         Ok(s) => s,
         Err(e) => return (Action::Reply(error_reply(&e), false), NO_CMD, false),
@@ -425,10 +439,10 @@ fn decide(args: &[&[u8]], client: &mut ClientState, sh: &Shared, inline: bool) -
     }
     let plan = router::plan(spec, args);
     let rejected = matches!(plan, Plan::Error(_));
-    (act(plan, args, client, sh, inline), id, rejected)
+    (act(plan, args, client, sh, view, inline), id, rejected)
 }
 
-fn act(plan: Plan, args: &[&[u8]], client: &mut ClientState, sh: &Shared, inline: bool) -> Action {
+fn act(plan: Plan, args: &[&[u8]], client: &mut ClientState, sh: &Shared, view: &Topology, inline: bool) -> Action {
     let reencode = |args: &[&[u8]]| inline.then(|| split::encode(args));
     match plan {
         Plan::Error(e) => Action::Reply(error_reply(&e), false),
@@ -442,9 +456,8 @@ fn act(plan: Plan, args: &[&[u8]], client: &mut ClientState, sh: &Shared, inline
             // One part per master, each aimed at a slot it owns, so a part follows MOVED and
             // retries like any keyed request. No masters known: one part that waits for a
             // topology like any other request, then fails with CLUSTERDOWN.
-            let topo = sh.topo.load();
             let mut slots: Vec<u16> =
-                topo.shards().iter().filter_map(|s| s.slots.first().map(|&(first, _)| first)).collect();
+                view.shards().iter().filter_map(|s| s.slots.first().map(|&(first, _)| first)).collect();
             if slots.is_empty() {
                 slots.push(0);
             }
