@@ -22,6 +22,7 @@ both!(pipeline_in_order, pipeline_in_order_redis, pipeline_in_order_slotway);
 both!(fan_out_keyless, fan_out_keyless_redis, fan_out_keyless_slotway);
 both!(reshard_under_load, reshard_under_load_redis, reshard_under_load_slotway);
 both!(pipeline_order_across_slot_move, pipeline_order_across_slot_move_redis, pipeline_order_across_slot_move_slotway);
+both!(pipeline_order_across_hello, pipeline_order_across_hello_redis, pipeline_order_across_hello_slotway);
 both!(malformed_input_isolated, malformed_input_isolated_redis, malformed_input_isolated_slotway);
 both!(benchmark_clean, benchmark_clean_redis, benchmark_clean_slotway);
 
@@ -424,6 +425,32 @@ fn pipeline_order_across_slot_move(kind: Kind) {
     assert!(n >= 1000, "{kind:?}: only {n} INCRs");
     let got = p.conn().cmd(&["GET", &key]);
     assert_eq!(got, bulk(&n.to_string()), "{kind:?}: the key's final value");
+}
+
+/// HELLO 3 / HELLO 2 in the middle of a pipeline: the requests after it go on backend
+/// connections of the other protocol, and must still run after the ones before it.
+fn pipeline_order_across_hello(kind: Kind) {
+    let c = cluster(kind);
+    let p = Proxy::start(&c);
+    let mut k = p.conn();
+    let mut batch = Vec::new();
+    for round in 0..40 {
+        for _ in 0..100 {
+            batch.extend(encode(&[b"INCR", b"hello-order"]));
+        }
+        batch.extend(encode(&[b"HELLO", if round % 2 == 0 { b"3" } else { b"2" }]));
+    }
+    k.send_raw(&batch);
+    let mut n = 0;
+    for round in 0..40 {
+        for _ in 0..100 {
+            n += 1;
+            let r = k.read_reply().expect("a reply");
+            assert_eq!(String::from_utf8_lossy(&r), format!(":{n}\r\n"), "{kind:?}: INCR {n} (round {round})");
+        }
+        let hello = k.read_reply().expect("HELLO's reply");
+        assert!(hello.starts_with(if round % 2 == 0 { b"%" } else { b"*" }), "{kind:?}: {hello:?}");
+    }
 }
 
 fn malformed_input_isolated(kind: Kind) {

@@ -307,6 +307,9 @@ async fn read_loop<R: AsyncRead + Unpin>(
     let mut outbox = Outbox::default();
     // The view this session routes on; see `Routing`.
     let mut view = sh.topo.load_full();
+    // The protocol of the backend connections this session's requests in flight went on: after
+    // a HELLO that switches it, later requests go on other connections, so they wait too.
+    let mut routed_resp3 = client.resp3;
     loop {
         if *stop.borrow() {
             return Some(rd);
@@ -335,7 +338,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     // A newer view with the same owners is taken at once. One where owners
                     // changed waits until what was routed on the old one is answered (retried
                     // after MOVED if need be); then routing goes on with the newest.
-                    let must_wait = {
+                    let must_wait = client.resp3 != routed_resp3 || {
                         let latest = sh.topo.load();
                         if Arc::ptr_eq(&latest, &view) {
                             false
@@ -357,6 +360,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                             _ = stop.changed() => return Some(rd),
                         }
                         view = sh.topo.load_full();
+                        routed_resp3 = client.resp3;
                     }
                     n
                 }
