@@ -167,11 +167,7 @@ impl Inflight {
         self.rx = None;
         match res {
             Ok(reply) if classify(&reply).is_none() && !(self.replica && readpolicy::refuses_reads(&reply)) => {
-                if self.replica {
-                    if let Some(a) = &self.addr {
-                        sh.reads.mark_up(a);
-                    }
-                }
+                replica_answered(sh, self.replica, self.addr.as_ref());
                 Some(reply)
             }
             res => {
@@ -214,11 +210,7 @@ impl Inflight {
                 }
                 Some(Ok(reply)) => match classify(&reply) {
                     None => {
-                        if replica {
-                            if let Some(a) = &addr {
-                                sh.reads.mark_up(a);
-                            }
-                        }
+                        replica_answered(sh, replica, addr.as_ref());
                         return reply;
                     }
                     // A MOVED names a master: it goes there over an ordinary connection.
@@ -300,6 +292,13 @@ impl Inflight {
                 None => None,
             };
         }
+    }
+}
+
+/// A reply the client gets came from `addr`: a replica that answered is usable for reads again.
+fn replica_answered(sh: &Shared, replica: bool, addr: Option<&Addr>) {
+    if let (true, Some(a)) = (replica, addr) {
+        sh.reads.mark_up(a);
     }
 }
 

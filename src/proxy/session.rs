@@ -282,6 +282,13 @@ impl Handoff {
         let msg = std::mem::replace(&mut self.queued, Vec::with_capacity(cap));
         self.tx.send(msg).is_ok()
     }
+
+    /// Hands over the session's last item (a `Pending::Close`) after everything queued before it.
+    async fn close(&mut self, last: (Pending, Mark), outbox: &mut Outbox, lane: u64) {
+        self.queued.push(last);
+        outbox.flush(lane).await;
+        self.send(outbox, lane).await;
+    }
 }
 
 /// Reads may go where the read policy says; everything else goes to the slot's master.
@@ -367,9 +374,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 Err(e) => {
                     // What was read before the bad frame still runs, as in Redis.
                     let mark = Mark { cmd: NO_CMD, rejected: false, start: read_at };
-                    handoff.queued.push((Pending::Close(error_reply(&e.0)), mark));
-                    outbox.flush(client.id).await;
-                    handoff.send(&mut outbox, client.id).await;
+                    handoff.close((Pending::Close(error_reply(&e.0)), mark), &mut outbox, client.id).await;
                     return None;
                 }
             };
@@ -386,9 +391,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
             let pending = match action {
                 Action::Reply(b, close) => {
                     if close {
-                        handoff.queued.push((Pending::Close(b), mark));
-                        outbox.flush(client.id).await;
-                        handoff.send(&mut outbox, client.id).await;
+                        handoff.close((Pending::Close(b), mark), &mut outbox, client.id).await;
                         return None;
                     }
                     Pending::Ready(b)
