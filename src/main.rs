@@ -2,6 +2,14 @@
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc (its v2 line) instead of glibc malloc: under pipelined load the proxy keeps thousands
+/// of small per-request allocations alive at once, more than glibc's per-thread cache holds, and
+/// glibc's slow path was 12% of the proxy's instructions (callgrind, 16-deep pipelines of GET);
+/// with mimalloc it is under 3%. A node loaded with 1M 100-byte values also holds 5% less memory
+/// (217.8 MB with glibc, 207.2 MB with mimalloc; redis-server with its jemalloc: 217.6 MB).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "slotway", version, about = "A Redis Cluster in Rust: storage nodes and a cluster-aware proxy")]
 struct Cli {

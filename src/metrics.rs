@@ -135,6 +135,9 @@ pub struct Sample {
     pub cmd: usize,
     pub nanos: u64,
     pub outcome: Outcome,
+    /// Requests this sample stands for: the requests of one pipelined read share command,
+    /// start time and outcome, and are recorded as one.
+    pub count: u64,
 }
 
 /// One command's merged statistics.
@@ -211,13 +214,15 @@ impl CommandStats {
         self.with_shard(|entries| {
             for s in samples {
                 let Some(e) = entries.get_mut(s.cmd) else { continue };
+                let n = s.count;
                 match s.outcome {
-                    Outcome::Rejected => e.counts.rejected += 1,
+                    Outcome::Rejected => e.counts.rejected += n,
                     ran => {
-                        e.counts.calls += 1;
-                        e.counts.failed += u64::from(ran == Outcome::Failed);
-                        e.counts.nanos = e.counts.nanos.saturating_add(s.nanos);
-                        e.hist.get_or_insert_with(|| Box::new(new_hist())).saturating_record(s.nanos.max(1));
+                        e.counts.calls += n;
+                        e.counts.failed += if ran == Outcome::Failed { n } else { 0 };
+                        e.counts.nanos = e.counts.nanos.saturating_add(s.nanos.saturating_mul(n));
+                        let h = e.hist.get_or_insert_with(|| Box::new(new_hist()));
+                        h.saturating_record_n(s.nanos.max(1), n);
                     }
                 }
             }
@@ -227,12 +232,12 @@ impl CommandStats {
     /// One request of command `cmd` that ran and took `nanos` until its reply was ready.
     pub fn record(&self, cmd: usize, nanos: u64, failed: bool) {
         let outcome = if failed { Outcome::Failed } else { Outcome::Ok };
-        self.record_all([Sample { cmd, nanos, outcome }]);
+        self.record_all([Sample { cmd, nanos, outcome, count: 1 }]);
     }
 
     /// One request of command `cmd` refused before it ran.
     pub fn reject(&self, cmd: usize) {
-        self.record_all([Sample { cmd, nanos: 0, outcome: Outcome::Rejected }]);
+        self.record_all([Sample { cmd, nanos: 0, outcome: Outcome::Rejected, count: 1 }]);
     }
 
     /// Every command with any count, merged over threads, in id order.

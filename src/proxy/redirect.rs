@@ -10,7 +10,7 @@ use crate::cluster::topology::{Addr, Topology};
 use crate::errors;
 use crate::proxy::backend::{BackendError, Batch, NodeConns, ReplyResult, Request, MAX_BATCH};
 use crate::proxy::readpolicy::{self, Pick};
-use crate::proxy::server::Shared;
+use crate::proxy::server::{ConnKey, Shared};
 use crate::proxy::Stats;
 use bytes::Bytes;
 use rand::Rng;
@@ -81,9 +81,29 @@ pub fn route(sh: &Shared, topo: &Topology, target: Target, lane: u64, replica_fa
 pub struct Outbox {
     groups: SmallVec<[(Arc<NodeConns>, Batch); 4]>,
     full: bool,
+    /// The connection sets this session used, so that routing a request compares a few
+    /// addresses instead of locking and hashing into the group's map ([`Shared::conns`]) each
+    /// time. Those sets live as long as the proxy, so an entry never goes stale; at most
+    /// [`KNOWN_CONNS`] of them, the rest are looked up in the map.
+    known: SmallVec<[(ConnKey, Arc<NodeConns>); 4]>,
 }
 
+/// How many connection sets an [`Outbox`] remembers.
+const KNOWN_CONNS: usize = 32;
+
 impl Outbox {
+    fn conns(&mut self, sh: &Shared, group: usize, addr: &Addr, resp3: bool, readonly: bool) -> Arc<NodeConns> {
+        let found = self.known.iter().find(|(k, _)| k.resp3 == resp3 && k.readonly == readonly && k.addr == *addr);
+        if let Some((_, c)) = found {
+            return c.clone();
+        }
+        let c = sh.conns(group, addr, resp3, readonly);
+        if self.known.len() < KNOWN_CONNS {
+            self.known.push((ConnKey { addr: addr.clone(), resp3, readonly }, c.clone()));
+        }
+        c
+    }
+
     fn push(&mut self, conns: Arc<NodeConns>, r: Request) {
         let batch = match self.groups.iter_mut().find(|(c, _)| Arc::ptr_eq(c, &conns)) {
             Some((_, b)) => b,
@@ -148,7 +168,8 @@ impl Inflight {
         let addr = pick.map(|p| p.addr);
         let rx = addr.as_ref().map(|a| {
             let (tx, rx) = oneshot::channel();
-            outbox.push(sh.conns(group, a, resp3, replica), Request { bytes: req.clone(), asking: false, tx });
+            let conns = outbox.conns(sh, group, a, resp3, replica);
+            outbox.push(conns, Request { bytes: req.clone(), asking: false, tx });
             rx
         });
         Inflight { lane, req, target, addr, replica, rx, got: None }

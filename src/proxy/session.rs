@@ -177,16 +177,24 @@ fn outcome(m: Mark, reply: &[u8]) -> Outcome {
 }
 
 /// Records the requests of one write: their replies are ready now. One clock read and one
-/// (thread-local, uncontended) lock per write, however many requests it carries.
+/// (thread-local, uncontended) lock per write, however many requests it carries; a run of
+/// requests of one read with the same command and outcome (a pipeline of GETs) is one sample.
 fn record(sh: &Shared, done: &mut Vec<(Mark, Outcome)>) {
     if done.is_empty() {
         return;
     }
     let now = Instant::now();
-    sh.cmdstats.record_all(done.drain(..).map(|(m, outcome)| {
-        let nanos = u64::try_from(now.saturating_duration_since(m.start).as_nanos()).unwrap_or(u64::MAX);
-        Sample { cmd: m.cmd.into(), nanos, outcome }
-    }));
+    let nanos = |start: Instant| u64::try_from(now.saturating_duration_since(start).as_nanos()).unwrap_or(u64::MAX);
+    let mut runs: SmallVec<[Sample; 8]> = SmallVec::new();
+    let mut last: Option<(Mark, Outcome)> = None;
+    for (m, outcome) in done.drain(..) {
+        match (runs.last_mut(), last) {
+            (Some(run), Some((l, lo))) if l.cmd == m.cmd && l.start == m.start && lo == outcome => run.count += 1,
+            _ => runs.push(Sample { cmd: m.cmd.into(), nanos: nanos(m.start), outcome, count: 1 }),
+        }
+        last = Some((m, outcome));
+    }
+    sh.cmdstats.record_all(runs);
 }
 
 async fn resolve(p: Pending, sh: &Arc<Shared>, group: usize) -> (Bytes, bool) {

@@ -3,7 +3,6 @@
 //! input buffer (zero copy).
 
 use bytes::{BufMut, Bytes, BytesMut};
-use memchr::memchr;
 
 /// Nesting deeper than this is refused instead of recursing without bound.
 pub const MAX_DEPTH: usize = 64;
@@ -165,7 +164,7 @@ impl FrameScanner {
                 return Ok(None);
             }
             let tag = buf[pos];
-            let Some(i) = memchr(b'\r', &buf[pos + 1..]) else { return Ok(None) };
+            let Some(i) = find_cr(&buf[pos + 1..]) else { return Ok(None) };
             let (s, e) = (pos + 1, pos + 1 + i);
             if e + 1 >= buf.len() {
                 return Ok(None);
@@ -205,7 +204,7 @@ impl FrameScanner {
 
 fn read_line(buf: &Bytes, pos: &mut usize) -> Result<Option<(usize, usize)>, FrameError> {
     let start = *pos;
-    let Some(i) = memchr(b'\r', &buf[start..]) else {
+    let Some(i) = find_cr(&buf[start..]) else {
         return Ok(None);
     };
     let end = start + i;
@@ -219,8 +218,38 @@ fn read_line(buf: &Bytes, pos: &mut usize) -> Result<Option<(usize, usize)>, Fra
     Ok(Some((start, end)))
 }
 
+/// The first CR. Reply headers are a few bytes, so a plain loop over the start finds it before
+/// a vector search would have finished its setup; long lines go to memchr.
+fn find_cr(buf: &[u8]) -> Option<usize> {
+    const SHORT: usize = 24;
+    match buf[..buf.len().min(SHORT)].iter().position(|&b| b == b'\r') {
+        Some(i) => Some(i),
+        None if buf.len() > SHORT => memchr::memchr(b'\r', &buf[SHORT..]).map(|i| i + SHORT),
+        None => None,
+    }
+}
+
+/// What `str::parse::<i64>` accepts (an optional sign, then digits, no overflow), without the
+/// UTF-8 check and the string detour: every reply header goes through here.
 fn int(b: &[u8]) -> Result<i64, FrameError> {
-    std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()).ok_or(FrameError::BadNumber)
+    let (neg, digits) = match b.first() {
+        Some(b'-') => (true, &b[1..]),
+        Some(b'+') => (false, &b[1..]),
+        _ => (false, b),
+    };
+    if digits.is_empty() {
+        return Err(FrameError::BadNumber);
+    }
+    let mut v: i64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return Err(FrameError::BadNumber);
+        }
+        let d = i64::from(c - b'0');
+        let next = v.checked_mul(10).and_then(|v| if neg { v.checked_sub(d) } else { v.checked_add(d) });
+        v = next.ok_or(FrameError::BadNumber)?;
+    }
+    Ok(v)
 }
 
 fn len(b: &[u8]) -> Result<Option<usize>, FrameError> {
@@ -307,7 +336,38 @@ fn parse_at(buf: &Bytes, pos: &mut usize, depth: usize) -> Result<Option<Frame>,
 
 #[cfg(test)]
 mod scanner_tests {
-    use super::{frame_len, FrameScanner};
+    use super::{frame_len, int, FrameScanner};
+
+    /// The byte parser accepts exactly what `str::parse::<i64>` accepts, with the same value.
+    #[test]
+    fn int_matches_std_parse() {
+        let cases = [
+            "0",
+            "-0",
+            "+0",
+            "7",
+            "+7",
+            "-7",
+            "007",
+            "",
+            "-",
+            "+",
+            "--1",
+            "+-1",
+            " 1",
+            "1 ",
+            "1a",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "99999999999999999999",
+            "\u{e9}",
+        ];
+        for c in cases {
+            assert_eq!(int(c.as_bytes()).ok(), c.parse::<i64>().ok(), "{c:?}");
+        }
+    }
 
     /// Fed byte by byte, then in uneven chunks, the scanner finds the same boundaries as a
     /// whole-buffer `frame_len`, for flat and nested replies, two frames back to back.

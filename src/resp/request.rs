@@ -192,7 +192,16 @@ impl RequestParser {
 /// Where Redis's `strchr()` on its NUL-terminated query buffer finds `c`: a NUL byte before it
 /// hides it, so the frame counts as incomplete (until the buffer outgrows the header limits).
 fn strchr(buf: &[u8], c: u8) -> Option<usize> {
-    memchr::memchr2(c, 0, buf).filter(|&i| buf[i] == c)
+    // Headers (`*3`, `$16`) are a few bytes: a plain loop finds their CR before the vector
+    // search would have finished its setup. Longer runs go to memchr.
+    const SHORT: usize = 24;
+    let head = &buf[..buf.len().min(SHORT)];
+    let found = match head.iter().position(|&b| b == c || b == 0) {
+        Some(i) => Some(i),
+        None if buf.len() > SHORT => memchr::memchr2(c, 0, &buf[SHORT..]).map(|i| i + SHORT),
+        None => None,
+    };
+    found.filter(|&i| buf[i] == c)
 }
 
 /// Redis's `string2ll`: no sign but '-', no leading zeros, no spaces, no overflow.
