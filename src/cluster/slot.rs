@@ -58,8 +58,8 @@ pub fn crc16(data: &[u8]) -> u16 {
 /// The part of a key that is hashed: the text between the first `{` and the first `}` after it,
 /// if that text is non-empty; otherwise the whole key (so `{}` and `foo{}{bar}` hash whole).
 pub fn hash_tag(key: &[u8]) -> &[u8] {
-    if let Some(open) = key.iter().position(|&c| c == b'{') {
-        if let Some(len) = key[open + 1..].iter().position(|&c| c == b'}') {
+    if let Some(open) = memchr::memchr(b'{', key) {
+        if let Some(len) = memchr::memchr(b'}', &key[open + 1..]) {
             if len > 0 {
                 return &key[open + 1..open + 1 + len];
             }

@@ -157,8 +157,9 @@ fn dispatch(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[&[u8
     if srv.config.requirepass.is_some() && !client.authenticated && !spec.has(flags::NO_AUTH) {
         return reject(srv, client, out, Some(spec), errors::NOAUTH, args);
     }
-    let top = spec.name.split('|').next().unwrap_or(spec.name);
-    if client.multi.is_some() && !runs_in_multi(top) && spec.has(flags::NO_MULTI) {
+    // Only transactions and pub/sub mode ask for the container name: not worth a search per command.
+    let top = || spec.name.split('|').next().unwrap_or(spec.name);
+    if client.multi.is_some() && !runs_in_multi(top()) && spec.has(flags::NO_MULTI) {
         return reject(srv, client, out, Some(spec), "ERR Command not allowed inside a transaction", args);
     }
     // Cluster mode: the slot check comes before everything else that may refuse a command
@@ -168,14 +169,14 @@ fn dispatch(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[&[u8
             return redirect(srv, client, out, spec, r);
         }
     }
-    if client.in_pubsub_mode() && !allowed_in_pubsub(top) {
+    if client.in_pubsub_mode() && !allowed_in_pubsub(top()) {
         let e = format!(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
             spec.name
         );
         return reject(srv, client, out, Some(spec), &e, args);
     }
-    if let Some(queue) = client.multi.as_mut().filter(|_| !runs_in_multi(top)) {
+    if let Some(queue) = client.multi.as_mut().filter(|_| !runs_in_multi(top())) {
         // Like Redis 7.0, a transaction already doomed (a queueing error, a touched WATCH) keeps
         // answering QUEUED but stores nothing.
         if !client.multi_error && !client.shared.dirty_cas.get() {

@@ -122,19 +122,24 @@ impl RequestParser {
 
     fn parse_multibulk(&mut self, buf: &[u8], limits: &Limits) -> Result<Parsed, ProtocolError> {
         if self.multibulk_left == 0 {
-            let Some(cr) = strchr(buf, b'\r') else {
-                if buf.len() > INLINE_MAX {
-                    return Err(ProtocolError::of(errors::PROTO_TOO_BIG_MBULK_COUNT));
+            let (n, cr) = match quick_header(buf) {
+                Some(h) => h,
+                None => {
+                    let Some(cr) = strchr(buf, b'\r') else {
+                        if buf.len() > INLINE_MAX {
+                            return Err(ProtocolError::of(errors::PROTO_TOO_BIG_MBULK_COUNT));
+                        }
+                        return Ok(Parsed::Incomplete);
+                    };
+                    if cr + 2 > buf.len() {
+                        return Ok(Parsed::Incomplete);
+                    }
+                    (parse_i64(&buf[1..cr]).ok_or_else(|| ProtocolError::of(errors::PROTO_INVALID_MULTIBULK))?, cr)
                 }
-                return Ok(Parsed::Incomplete);
             };
-            if cr + 2 > buf.len() {
-                return Ok(Parsed::Incomplete);
+            if n > i64::from(i32::MAX) {
+                return Err(ProtocolError::of(errors::PROTO_INVALID_MULTIBULK));
             }
-            let n = match parse_i64(&buf[1..cr]) {
-                Some(n) if n <= i32::MAX as i64 => n,
-                _ => return Err(ProtocolError::of(errors::PROTO_INVALID_MULTIBULK)),
-            };
             if n > 10 && limits.unauthenticated {
                 return Err(ProtocolError::of(errors::PROTO_UNAUTH_MULTIBULK));
             }
@@ -152,20 +157,27 @@ impl RequestParser {
             let len = match self.bulk_len {
                 Some(len) => len,
                 None => {
-                    let Some(cr) = strchr(rest, b'\r') else {
-                        if rest.len() > INLINE_MAX {
-                            return Err(ProtocolError::of(errors::PROTO_TOO_BIG_BULK_COUNT));
+                    let quick = if rest.first() == Some(&b'$') { quick_header(rest) } else { None };
+                    let (n, cr) = match quick {
+                        Some(h) => h,
+                        None => {
+                            let Some(cr) = strchr(rest, b'\r') else {
+                                if rest.len() > INLINE_MAX {
+                                    return Err(ProtocolError::of(errors::PROTO_TOO_BIG_BULK_COUNT));
+                                }
+                                return Ok(Parsed::Incomplete);
+                            };
+                            if cr + 2 > rest.len() {
+                                return Ok(Parsed::Incomplete);
+                            }
+                            if rest[0] != b'$' {
+                                return Err(ProtocolError(errors::proto_expected_dollar(rest[0])));
+                            }
+                            (parse_i64(&rest[1..cr]).ok_or_else(|| ProtocolError::of(errors::PROTO_INVALID_BULK))?, cr)
                         }
-                        return Ok(Parsed::Incomplete);
                     };
-                    if cr + 2 > rest.len() {
-                        return Ok(Parsed::Incomplete);
-                    }
-                    if rest[0] != b'$' {
-                        return Err(ProtocolError(errors::proto_expected_dollar(rest[0])));
-                    }
-                    let len = match parse_i64(&rest[1..cr]) {
-                        Some(n) if n >= 0 && (n as u64) <= limits.max_bulk_len => n as usize,
+                    let len = match n {
+                        n if n >= 0 && (n as u64) <= limits.max_bulk_len => n as usize,
                         _ => return Err(ProtocolError::of(errors::PROTO_INVALID_BULK)),
                     };
                     if len > 16384 && limits.unauthenticated {
@@ -187,6 +199,20 @@ impl RequestParser {
         }
         Ok(Parsed::Request(self.pos))
     }
+}
+
+/// A header line as clients send it, `*3\r\n` or `$16\r\n`: after the type byte, 1 to 18
+/// digits without a leading zero, then CR and one more byte. Returns the number and the CR's
+/// index, exactly what the general path (`strchr` + [`parse_i64`]) would find. Anything else
+/// (a sign, a NUL, more digits, a line not complete yet) is `None`, and the general path decides,
+/// with Redis's error texts.
+fn quick_header(b: &[u8]) -> Option<(i64, usize)> {
+    let digits = b.get(1..)?.iter().take(19).take_while(|c| c.is_ascii_digit()).count();
+    let cr = 1 + digits;
+    if digits == 0 || digits > 18 || (digits > 1 && b[1] == b'0') || b.len() < cr + 2 || b[cr] != b'\r' {
+        return None;
+    }
+    Some((b[1..cr].iter().fold(0i64, |v, &c| v * 10 + i64::from(c - b'0')), cr))
 }
 
 /// Where Redis's `strchr()` on its NUL-terminated query buffer finds `c`: a NUL byte before it
@@ -333,6 +359,39 @@ fn hex(c: u8) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fast header path finds what `strchr` + `parse_i64` find, or leaves the line to them.
+    #[test]
+    fn quick_header_agrees_with_general_path() {
+        let lines: &[&[u8]] = &[
+            b"$3\r\n",
+            b"*1\r\n",
+            b"$0\r\n",
+            b"$00\r\n",
+            b"$01\r\n",
+            b"$-1\r\n",
+            b"$+1\r\n",
+            b"$1\r",
+            b"$1",
+            b"$\r\n",
+            b"$12a\r\n",
+            b"$1\0\r\n",
+            b"$999999999999999999\r\n",
+            b"$9999999999999999999\r\n",
+            b"$1\n\r\n",
+            b"$7\rX",
+        ];
+        for &line in lines {
+            let general = strchr(line, b'\r')
+                .filter(|&cr| cr + 2 <= line.len())
+                .and_then(|cr| parse_i64(&line[1..cr]).map(|n| (n, cr)));
+            if let Some(quick) = quick_header(line) {
+                assert_eq!(Some(quick), general, "{}", String::from_utf8_lossy(line));
+            }
+        }
+        assert_eq!(quick_header(b"$16\r\nkey"), Some((16, 3)));
+        assert_eq!(quick_header(b"*2\r\n"), Some((2, 2)));
+    }
 
     fn parse_all(input: &[u8]) -> Result<Vec<Vec<Vec<u8>>>, ProtocolError> {
         let mut p = RequestParser::new();
