@@ -82,6 +82,9 @@ async fn serve(mut stream: TcpStream, peer: std::net::SocketAddr, srv: Rc<RefCel
                 unauthenticated: s.config.requirepass.is_some() && !c.authenticated,
             };
             let mut consumed = 0;
+            // Once per read, as Redis sets `lastinteraction` in readQueryFromClient: CLIENT LIST's
+            // idle= counts seconds, and a pipeline of a thousand commands needs one clock read.
+            c.last_interaction = std::time::Instant::now();
             loop {
                 if c.blocked.is_some() || c.close_after_reply {
                     break;
@@ -97,7 +100,6 @@ async fn serve(mut stream: TcpStream, peer: std::net::SocketAddr, srv: Rc<RefCel
                         // Arguments borrow the read buffer: no copy, no allocation for short commands.
                         let mut argv: smallvec::SmallVec<[&[u8]; 8]> = smallvec::SmallVec::new();
                         parser.args(frame, &mut argv);
-                        c.last_interaction = std::time::Instant::now();
                         s.stats.net_input_bytes += n as u64;
                         super::cmd::execute(&mut s, &mut c, &mut out, &argv);
                         drop(argv);
