@@ -101,19 +101,42 @@ impl CommandSpec {
     }
 }
 
-/// Finds a top-level command by name, case-insensitively, without allocating.
+/// Finds a top-level command by name, case-insensitively, without allocating. This runs for every
+/// request on the node and on the proxy, so the index is a small open-addressing table hashed on
+/// the lowercased bytes as they are read: no copy of the name, no general-purpose hasher.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     use std::sync::OnceLock;
-    static INDEX: OnceLock<hashbrown::HashMap<&'static [u8], &'static CommandSpec>> = OnceLock::new();
-    let index = INDEX.get_or_init(|| table::COMMANDS.iter().map(|c| (c.name.as_bytes(), c)).collect());
-    let mut lower = [0u8; 32];
-    if name.len() > lower.len() {
+    /// Slots (a power of two, at least 4 per command: short probe runs), and the longest name.
+    static INDEX: OnceLock<(Vec<Option<&'static CommandSpec>>, usize)> = OnceLock::new();
+    let (slots, longest) = INDEX.get_or_init(|| {
+        let size = (table::COMMANDS.len() * 4).next_power_of_two();
+        let mut slots = vec![None; size];
+        for c in table::COMMANDS {
+            let mut i = name_hash(c.name.as_bytes()) as usize & (size - 1);
+            while slots[i].is_some() {
+                i = (i + 1) & (size - 1);
+            }
+            slots[i] = Some(c);
+        }
+        (slots, table::COMMANDS.iter().map(|c| c.name.len()).max().unwrap_or(0))
+    });
+    if name.len() > *longest {
         return None;
     }
-    for (d, s) in lower.iter_mut().zip(name) {
-        *d = s.to_ascii_lowercase();
+    let mask = slots.len() - 1;
+    let mut i = name_hash(name) as usize & mask;
+    loop {
+        match slots[i] {
+            None => return None,
+            Some(c) if c.name.as_bytes().eq_ignore_ascii_case(name) => return Some(c),
+            Some(_) => i = (i + 1) & mask,
+        }
     }
-    index.get(&lower[..name.len()]).copied()
+}
+
+/// FNV-1a over the ASCII-lowercased bytes, so `GET` and `get` hash alike.
+fn name_hash(name: &[u8]) -> u32 {
+    name.iter().fold(0x811c_9dc5, |h, &b| (h ^ u32::from(b.to_ascii_lowercase())).wrapping_mul(0x0100_0193))
 }
 
 /// The command spec for a whole request: the subcommand entry for container commands
@@ -302,6 +325,31 @@ pub fn write_info(c: &CommandSpec, out: &mut Reply) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every command is found under its name in any case; near misses are not.
+    #[test]
+    fn lookup_finds_every_command_in_any_case() {
+        for c in table::COMMANDS {
+            let upper = c.name.to_ascii_uppercase();
+            let mixed: String = c
+                .name
+                .chars()
+                .enumerate()
+                .map(|(i, ch)| if i % 2 == 0 { ch.to_ascii_uppercase() } else { ch })
+                .collect();
+            for name in [c.name, upper.as_str(), mixed.as_str()] {
+                assert_eq!(lookup(name.as_bytes()).map(|f| f.id), Some(c.id), "{name}");
+            }
+            // Longer and shorter names are other commands (LPUSH, LPUSHX) or none.
+            for other in [format!("{}x", c.name), c.name[..c.name.len() - 1].to_string()] {
+                let expect = table::COMMANDS.iter().find(|t| t.name == other).map(|t| t.id);
+                assert_eq!(lookup(other.as_bytes()).map(|f| f.id), expect, "{other}");
+            }
+        }
+        assert!(lookup(b"").is_none());
+        assert!(lookup(b"g\xc3\xa9t").is_none());
+        assert!(lookup(&[b'a'; 100_000]).is_none());
+    }
 
     #[test]
     fn ids_are_dense() {

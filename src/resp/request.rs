@@ -206,13 +206,23 @@ impl RequestParser {
 /// index, exactly what the general path (`strchr` + [`parse_i64`]) would find. Anything else
 /// (a sign, a NUL, more digits, a line not complete yet) is `None`, and the general path decides,
 /// with Redis's error texts.
+#[inline]
 fn quick_header(b: &[u8]) -> Option<(i64, usize)> {
-    let digits = b.get(1..)?.iter().take(19).take_while(|c| c.is_ascii_digit()).count();
-    let cr = 1 + digits;
+    let (mut v, mut cr) = (0i64, 1);
+    // Up to 19 digits are read (wrapping: the 19th only marks the line as too long for this path).
+    while cr < b.len() && cr <= 19 {
+        let d = b[cr].wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        v = v.wrapping_mul(10).wrapping_add(i64::from(d));
+        cr += 1;
+    }
+    let digits = cr - 1;
     if digits == 0 || digits > 18 || (digits > 1 && b[1] == b'0') || b.len() < cr + 2 || b[cr] != b'\r' {
         return None;
     }
-    Some((b[1..cr].iter().fold(0i64, |v, &c| v * 10 + i64::from(c - b'0')), cr))
+    Some((v, cr))
 }
 
 /// Where Redis's `strchr()` on its NUL-terminated query buffer finds `c`: a NUL byte before it
