@@ -112,6 +112,11 @@ impl Outbox {
                 &mut self.groups.last_mut().expect("just pushed").1
             }
         };
+        if batch.len() == batch.inline_size() {
+            // A pipelined read sends several requests to a node: leave the inline space once, for
+            // room for a pipeline's worth, instead of doubling from 2.
+            batch.reserve(16 - batch.len());
+        }
         batch.push(r);
         self.full |= batch.len() >= MAX_BATCH;
     }

@@ -339,6 +339,20 @@ async fn read_loop<R: AsyncRead + Unpin>(
         // One clock read per read, not per request: the requests of a pipeline arrived together.
         let read_at = Instant::now();
         client.last_interaction = read_at;
+        // Whether the map changed, looked at once per read: routing a read's requests on the view
+        // it started with is safe (a request sent to a slot's old owner comes back MOVED and is
+        // retried in order), only a newer view before the older requests are answered is not.
+        let mut newer = {
+            let latest = sh.topo.load();
+            if Arc::ptr_eq(&latest, &view) {
+                false
+            } else if latest.gen == view.gen {
+                view = arc_swap::Guard::into_inner(latest);
+                false
+            } else {
+                true
+            }
+        };
         loop {
             // Until AUTH, Redis's small header caps apply (a stranger cannot make us buffer much).
             let limits = Limits { unauthenticated: !client.authenticated, ..Limits::default() };
@@ -353,18 +367,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     // A newer view with the same owners is taken at once. One where owners
                     // changed waits until what was routed on the old one is answered (retried
                     // after MOVED if need be); then routing goes on with the newest.
-                    let must_wait = client.resp3 != routed_resp3 || {
-                        let latest = sh.topo.load();
-                        if Arc::ptr_eq(&latest, &view) {
-                            false
-                        } else if latest.gen == view.gen {
-                            view = arc_swap::Guard::into_inner(latest);
-                            false
-                        } else {
-                            true
-                        }
-                    };
-                    if must_wait {
+                    if newer || client.resp3 != routed_resp3 {
                         outbox.flush(client.id).await;
                         if !handoff.send(&mut outbox, client.id).await {
                             return None;
@@ -376,6 +379,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                         }
                         view = sh.topo.load_full();
                         routed_resp3 = client.resp3;
+                        newer = false;
                     }
                     n
                 }
