@@ -82,23 +82,30 @@ where
             let n = queued.len();
             for (p, mark) in queued {
                 // Most replies are there by now: those skip the redirect-handling future.
-                let p = match p {
+                let ready = match p {
+                    Pending::Ready(b) => Ok((b, false)),
+                    Pending::Close(b) => Ok((b, true)),
                     Pending::Forward(mut f, resp3) => match f.try_finish(&sh) {
-                        Some(reply) => Pending::Ready(reply),
-                        None => Pending::Forward(f, resp3),
+                        Some(reply) => Ok((reply, false)),
+                        None => Err(Pending::Forward(f, resp3)),
                     },
-                    p => p,
+                    p => Err(p),
                 };
-                let mut fut = std::pin::pin!(resolve(p, &sh, group));
-                // Replies already gathered go out before waiting for one that is not ready: a slow
-                // node must delay only the replies after its own, not the ones before.
-                let (bytes, close) = match std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
-                    Poll::Ready(r) => r,
-                    Poll::Pending => {
-                        if !out.is_empty() && write_out(&mut wr, &mut out, &sh, &mut done).await.is_err() {
-                            break 'outer;
+                let (bytes, close) = match ready {
+                    Ok(r) => r,
+                    Err(p) => {
+                        let mut fut = std::pin::pin!(resolve(p, &sh, group));
+                        // Replies already gathered go out before waiting for one that is not ready:
+                        // a slow node must delay only the replies after its own, not the ones before.
+                        match std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
+                            Poll::Ready(r) => r,
+                            Poll::Pending => {
+                                if !out.is_empty() && write_out(&mut wr, &mut out, &sh, &mut done).await.is_err() {
+                                    break 'outer;
+                                }
+                                fut.await
+                            }
                         }
-                        fut.await
                     }
                 };
                 if mark.cmd != NO_CMD {
