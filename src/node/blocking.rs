@@ -94,7 +94,7 @@ fn serve_one(srv: &mut Server, cref: &ClientRef, key: &Key) {
     let saved_db = client.db;
     client.db = blocked.db;
     SERVING.with(|s| *s.borrow_mut() = Some(key.clone()));
-    super::cmd::run(srv, &mut client, &mut out, spec, handler, &args, false, None);
+    super::cmd::run(srv, &mut client, &mut out, spec, handler, &args, false, super::server::unix_ms());
     SERVING.with(|s| *s.borrow_mut() = None);
     client.db = saved_db;
     if let Some(again) = client.blocked.as_mut() {

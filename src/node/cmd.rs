@@ -19,13 +19,13 @@ pub mod zsets;
 
 use super::client::{Client, OwnedCommand};
 use super::db::Db;
-use super::server::Server;
+use super::server::{unix_ms, Server};
 use crate::command::{self, flags, CommandSpec};
 use crate::errors;
 use crate::resp::Reply;
 use std::borrow::Cow;
 use std::sync::OnceLock;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 /// An error reply: Redis's text, prefix included (`ERR ...`, `WRONGTYPE ...`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -185,7 +185,7 @@ fn dispatch(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[&[u8
         out.queued();
         return;
     }
-    run(srv, client, out, spec, handler, args, false, None);
+    run(srv, client, out, spec, handler, args, false, unix_ms());
     if !srv.blocking.ready.is_empty() {
         super::blocking::serve_ready(srv);
     }
@@ -196,9 +196,7 @@ fn dispatch(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[&[u8
 
 /// Calls a handler with accounting (stats, slowlog, monitors). Used by `execute`, EXEC and the
 /// re-run of blocked commands. `now` is the command's clock: commands inside EXEC all see the time
-/// EXEC started, as in Redis, so no key expires halfway through a transaction; `None` is the time
-/// the command starts, read once with the start of its duration (Redis also times commands on the
-/// wall clock, `ustime()` in `call`).
+/// EXEC started, as in Redis, so no key expires halfway through a transaction.
 #[allow(clippy::too_many_arguments)]
 pub fn run(
     srv: &mut Server,
@@ -208,10 +206,9 @@ pub fn run(
     handler: Handler,
     args: &[&[u8]],
     in_exec: bool,
-    now: Option<i64>,
+    now: i64,
 ) {
-    let started = SystemTime::now();
-    let now = now.unwrap_or_else(|| started.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64));
+    let started = Instant::now();
     // Inside EXEC the client's last command stays EXEC (CLIENT LIST `cmd=exec`).
     if !in_exec {
         client.last_cmd = spec.name;
@@ -221,8 +218,7 @@ pub fn run(
         let mut ctx = Ctx { srv, client, out, now, cmd: spec, in_exec };
         handler(&mut ctx, args)
     };
-    // A wall clock set back during the command counts as no time, not as an error.
-    let elapsed = started.elapsed().unwrap_or_default();
+    let elapsed = started.elapsed();
     let micros = elapsed.as_micros() as u64;
     if srv.config.latency_tracking && client.blocked.is_none() {
         srv.stats.record_histogram(spec.id, elapsed.as_nanos() as u64);

@@ -599,7 +599,7 @@ mod tests {
         let spec = crate::command::resolve(&words).expect("known command");
         let handler = super::super::handler_of(spec).expect("implemented");
         let mut out = Reply::new(client.resp3);
-        super::super::run(srv, client, &mut out, spec, handler, &words, in_exec, None);
+        super::super::run(srv, client, &mut out, spec, handler, &words, in_exec, crate::node::server::unix_ms());
         String::from_utf8_lossy(&out.buf).into_owned()
     }
 

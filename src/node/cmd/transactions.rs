@@ -70,7 +70,7 @@ fn exec(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
             .and_then(|spec| Some((spec, super::handler_of(spec)?)));
         match found {
             // Like Redis, the commands see the time EXEC started: nothing expires halfway through.
-            Some((spec, handler)) => super::run(ctx.srv, ctx.client, ctx.out, spec, handler, &argv, true, Some(now)),
+            Some((spec, handler)) => super::run(ctx.srv, ctx.client, ctx.out, spec, handler, &argv, true, now),
             None => ctx.out.error(&errors::unknown_command(argv.first().copied().unwrap_or(b""), &[])),
         }
     }
