@@ -115,7 +115,7 @@ impl Outbox {
         if batch.len() == batch.inline_size() {
             // A pipelined read sends several requests to a node: leave the inline space once, for
             // room for a pipeline's worth, instead of doubling from 2.
-            batch.reserve(16 - batch.len());
+            batch.reserve(16usize.saturating_sub(batch.len()));
         }
         batch.push(r);
         self.full |= batch.len() >= MAX_BATCH;
