@@ -306,6 +306,24 @@ impl Handoff {
     }
 }
 
+/// How many requests of one read are routed between two looks at the topology snapshot.
+const VIEW_CHECK_EVERY: usize = 32;
+
+/// Whether the snapshot's slot owners changed since `view` (then the session must wait for its
+/// requests in flight before it routes on the newer one). A newer snapshot with the same owners
+/// (node health, replica sets) replaces `view` at once.
+fn newer_view(sh: &Shared, view: &mut Arc<crate::proxy::server::Routing>) -> bool {
+    let latest = sh.topo.load();
+    if Arc::ptr_eq(&latest, view) {
+        false
+    } else if latest.gen == view.gen {
+        *view = arc_swap::Guard::into_inner(latest);
+        false
+    } else {
+        true
+    }
+}
+
 /// Reads may go where the read policy says; everything else goes to the slot's master.
 fn slot_target(slot: u16, access: Access) -> Target {
     match access {
@@ -346,20 +364,13 @@ async fn read_loop<R: AsyncRead + Unpin>(
         // One clock read per read, not per request: the requests of a pipeline arrived together.
         let read_at = Instant::now();
         client.last_interaction = read_at;
-        // Whether the map changed, looked at once per read: routing a read's requests on the view
-        // it started with is safe (a request sent to a slot's old owner comes back MOVED and is
-        // retried in order), only a newer view before the older requests are answered is not.
-        let mut newer = {
-            let latest = sh.topo.load();
-            if Arc::ptr_eq(&latest, &view) {
-                false
-            } else if latest.gen == view.gen {
-                view = arc_swap::Guard::into_inner(latest);
-                false
-            } else {
-                true
-            }
-        };
+        // Whether the map changed is looked at at the start of a read and every
+        // `VIEW_CHECK_EVERY` requests, not per request (an atomic load each). Routing on a slightly
+        // older view is safe: a request sent to a slot's old owner comes back MOVED and is retried
+        // in order; only a newer view before the older requests are answered is not. The bound
+        // keeps a long pipelined read from sending many requests each to a MOVED and a retry.
+        let mut newer = newer_view(&sh, &mut view);
+        let mut since_check = 0usize;
         loop {
             // Until AUTH, Redis's small header caps apply (a stranger cannot make us buffer much).
             let limits = Limits { unauthenticated: !client.authenticated, ..Limits::default() };
@@ -374,6 +385,11 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     // A newer view with the same owners is taken at once. One where owners
                     // changed waits until what was routed on the old one is answered (retried
                     // after MOVED if need be); then routing goes on with the newest.
+                    since_check += 1;
+                    if since_check >= VIEW_CHECK_EVERY {
+                        since_check = 0;
+                        newer = newer || newer_view(&sh, &mut view);
+                    }
                     if newer || client.resp3 != routed_resp3 {
                         outbox.flush(client.id).await;
                         if !handoff.send(&mut outbox, client.id).await {
