@@ -125,15 +125,9 @@ impl RequestParser {
             let (n, cr) = match quick_header(buf) {
                 Some(h) => h,
                 None => {
-                    let Some(cr) = strchr(buf, b'\r') else {
-                        if buf.len() > INLINE_MAX {
-                            return Err(ProtocolError::of(errors::PROTO_TOO_BIG_MBULK_COUNT));
-                        }
+                    let Some(cr) = header_end(buf, errors::PROTO_TOO_BIG_MBULK_COUNT)? else {
                         return Ok(Parsed::Incomplete);
                     };
-                    if cr + 2 > buf.len() {
-                        return Ok(Parsed::Incomplete);
-                    }
                     (parse_i64(&buf[1..cr]).ok_or_else(|| ProtocolError::of(errors::PROTO_INVALID_MULTIBULK))?, cr)
                 }
             };
@@ -161,15 +155,9 @@ impl RequestParser {
                     let (n, cr) = match quick {
                         Some(h) => h,
                         None => {
-                            let Some(cr) = strchr(rest, b'\r') else {
-                                if rest.len() > INLINE_MAX {
-                                    return Err(ProtocolError::of(errors::PROTO_TOO_BIG_BULK_COUNT));
-                                }
+                            let Some(cr) = header_end(rest, errors::PROTO_TOO_BIG_BULK_COUNT)? else {
                                 return Ok(Parsed::Incomplete);
                             };
-                            if cr + 2 > rest.len() {
-                                return Ok(Parsed::Incomplete);
-                            }
                             if rest[0] != b'$' {
                                 return Err(ProtocolError(errors::proto_expected_dollar(rest[0])));
                             }
@@ -198,6 +186,18 @@ impl RequestParser {
             self.multibulk_left -= 1;
         }
         Ok(Parsed::Request(self.pos))
+    }
+}
+
+/// The general path for a header line: the index of its CR as Redis's `strchr` finds it, once the
+/// byte after it has arrived (`None`: incomplete). Without a CR, a line longer than Redis's inline
+/// limit is the protocol error `too_big`.
+fn header_end(buf: &[u8], too_big: &str) -> Result<Option<usize>, ProtocolError> {
+    match strchr(buf, b'\r') {
+        Some(cr) if cr + 2 <= buf.len() => Ok(Some(cr)),
+        Some(_) => Ok(None),
+        None if buf.len() > INLINE_MAX => Err(ProtocolError::of(too_big)),
+        None => Ok(None),
     }
 }
 
