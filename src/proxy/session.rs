@@ -192,16 +192,17 @@ fn record(sh: &Shared, done: &mut Vec<(Mark, Outcome)>) {
     }
     let now = Instant::now();
     let nanos = |start: Instant| u64::try_from(now.saturating_duration_since(start).as_nanos()).unwrap_or(u64::MAX);
-    let mut runs: SmallVec<[Sample; 8]> = SmallVec::new();
-    let mut last: Option<(Mark, Outcome)> = None;
+    // Each run with the read time its requests share.
+    let mut runs: SmallVec<[(Instant, Sample); 8]> = SmallVec::new();
     for (m, outcome) in done.drain(..) {
-        match (runs.last_mut(), last) {
-            (Some(run), Some((l, lo))) if l.cmd == m.cmd && l.start == m.start && lo == outcome => run.count += 1,
-            _ => runs.push(Sample { cmd: m.cmd.into(), nanos: nanos(m.start), outcome, count: 1 }),
+        match runs.last_mut() {
+            Some((start, run)) if *start == m.start && run.cmd == usize::from(m.cmd) && run.outcome == outcome => {
+                run.count += 1
+            }
+            _ => runs.push((m.start, Sample { cmd: m.cmd.into(), nanos: nanos(m.start), outcome, count: 1 })),
         }
-        last = Some((m, outcome));
     }
-    sh.cmdstats.record_all(runs);
+    sh.cmdstats.record_all(runs.into_iter().map(|(_, s)| s));
 }
 
 async fn resolve(p: Pending, sh: &Arc<Shared>, group: usize) -> (Bytes, bool) {
